@@ -1,0 +1,33 @@
+"""Helpers the benchmark modules share: case parametrisation and the verdict assertion."""
+from __future__ import annotations
+
+import pytest
+
+from harness import profiles
+from harness.runner import Case, failures
+
+
+def seeds(config: pytest.Config) -> list[int]:
+    raw = config.getoption("--seeds")
+    if raw is None:
+        return list(profiles.get(config.getoption("--profile")).seeds)
+    try:
+        return [int(s) for s in raw.split(",") if s.strip()]
+    except ValueError:
+        raise pytest.UsageError(f"--seeds expects comma-separated integers, got {raw!r}") from None
+
+
+def case_params(config: pytest.Config, cases: list[Case]) -> list:
+    """pytest.params with readable ids (`cifar10-finetune-msp`, plus `-s1` for seeds beyond the first)."""
+    profile = profiles.get(config.getoption("--profile"))
+    marks = [pytest.mark.benchmark_case] + ([pytest.mark.gpu, pytest.mark.paper] if profile.device == "cuda" else [])
+    run_seeds = seeds(config)
+    return [pytest.param(case, seed, id=case.id if len(run_seeds) == 1 else f"{case.id}-s{seed}", marks=marks)
+            for case in cases for seed in run_seeds]
+
+
+def assert_verdicts(record: dict) -> None:
+    """Fail the case on a band miss (paper profile) or a baseline miss (CPU profiles), with every message."""
+    problems = failures(record)
+    if problems:
+        pytest.fail(f"{record['case_id']} ({record['path']}):\n  " + "\n  ".join(problems), pytrace=False)

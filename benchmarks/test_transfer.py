@@ -1,0 +1,21 @@
+"""Ways to use a pre-trained model: linear probe, LP-FT, WiSE-FT over a few alphas (fine-tuning is in
+test_hendrycks2019). MSP; the same OOD sets and calibration as every other case."""
+from casekit import assert_verdicts, case_params
+
+from harness import profiles
+from harness.runner import Case
+
+WISE_FT_ALPHAS = (0.25, 0.5, 0.75)
+
+
+def pytest_generate_tests(metafunc):
+    profile = profiles.get(metafunc.config.getoption("--profile"))
+    cases = []
+    for plan in profile.datasets:
+        cases += [Case("transfer", plan.id, "linear_probe"), Case("transfer", plan.id, "lp_ft")]
+        cases += [Case("transfer", plan.id, "wise_ft", recipe_params=(("alpha", a),)) for a in WISE_FT_ALPHAS]
+    metafunc.parametrize("case,seed", case_params(metafunc.config, cases))
+
+
+def test_case(case, seed, run_case):
+    assert_verdicts(run_case(case, seed))

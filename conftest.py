@@ -1,0 +1,45 @@
+"""Pytest options of the harness (one group, `pytest --help` lists them under "harness") and GPU pinning for xdist."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "uncertainty harness benchmark options")
+    group.addoption("--profile", default="smoke", help="smoke (default, CPU, offline) | mini (CPU, real data) | paper (GPU)")
+    group.addoption("--data-root", default=None,
+                    help="imported datasets (default: $HARNESS_DATA_ROOT, else the per-user cache dir)")
+    group.addoption("--device", default="auto", help="auto (CUDA if present, else CPU) | cpu | cuda | cuda:N")
+    group.addoption("--results-dir", default=None, help="where result records go (default results/<profile>)")
+    group.addoption("--seeds", default=None, help="comma-separated training seeds (default: the profile's)")
+    group.addoption("--num-to-avg", type=int, default=None, help="OOD repetitions (default: the profile's, 5)")
+    group.addoption("--download", action="store_true",
+                    help="let torchvision download missing datasets that it knows (off: offline)")
+    group.addoption("--cache-dir", default=None, help="trained-checkpoint cache (default: <data root>/checkpoints)")
+
+
+def _visible_gpus() -> list[str]:
+    """GPU ids without initialising CUDA (that must wait until CUDA_VISIBLE_DEVICES is pinned)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return [d for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker = getattr(config, "workerinput", None)
+    if worker is None:
+        return
+    gpus = _visible_gpus()
+    if gpus:
+        index = int(worker["workerid"].removeprefix("gw"))
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]

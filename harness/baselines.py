@@ -1,0 +1,118 @@
+"""Regression baselines: the metrics of a profile's cases from real runs, checked within stated tolerances.
+
+`benchmarks/baselines/<profile>.json` is written by `python -m harness baseline update` from result records;
+every case of that profile then checks each metric's mean against it.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.store import read_records
+
+BASELINE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines"
+FORMAT_VERSION = 1
+
+# Absolute tolerances, first matching pattern wins. CPU profiles are deterministic on a given CPU and thread
+# count (two runs give identical records); the tolerance only absorbs float differences between CPU kernels
+# (e.g. AVX2 vs AVX-512) that a few training epochs amplify. A broken metric moves far more than this.
+TOLERANCES = {
+    "calib/nll": 0.05,
+    "calib/brier": 0.02,
+    "*": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class BaselineVerdict:
+    metric: str
+    measured: float | None
+    expected: float
+    tolerance: float
+    passed: bool
+
+    def message(self) -> str:
+        if self.measured is None:
+            return f"{self.metric}: missing from the run (baseline {self.expected:.4f})"
+        return (f"{self.metric} = {self.measured:.4f}, baseline {self.expected:.4f} +- {self.tolerance:g} "
+                f"(moved by {self.measured - self.expected:+.4f})")
+
+    def to_json(self) -> dict:
+        return {"metric": self.metric, "measured": self.measured, "expected": self.expected,
+                "tolerance": self.tolerance, "passed": self.passed}
+
+
+def tolerance_for(metric: str, tolerances: dict[str, float]) -> float:
+    for pattern, tol in tolerances.items():
+        if fnmatch.fnmatchcase(metric, pattern):
+            return tol
+    raise HarnessError(f"no tolerance pattern matches metric {metric!r}")
+
+
+def path_for(profile: str, directory: Path = BASELINE_DIR) -> Path:
+    return Path(directory) / f"{profile}.json"
+
+
+def load(profile: str, directory: Path = BASELINE_DIR) -> dict | None:
+    path = path_for(profile, directory)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if data.get("format_version") != FORMAT_VERSION or not isinstance(data.get("cases"), dict):
+        raise HarnessError(f"{path}: not a baseline file of format {FORMAT_VERSION} "
+                           "(rewrite it with `python -m harness baseline update`)")
+    return data
+
+
+def case_key(record: dict) -> str:
+    return f"{record['case_id']}/s{record['seed']}"
+
+
+def check(record: dict, baseline: dict) -> list[BaselineVerdict] | None:
+    """Verdicts for every baseline metric of this case; None when the baseline has no entry for it."""
+    expected = baseline["cases"].get(case_key(record))
+    if expected is None:
+        return None
+    metrics = record["report"]["metrics"]
+    verdicts = []
+    for metric, value in sorted(expected.items()):
+        tol = tolerance_for(metric, baseline["tolerances"])
+        measured = metrics[metric]["mean"] if metric in metrics else None
+        passed = measured is not None and abs(measured - value) <= tol
+        verdicts.append(BaselineVerdict(metric, measured, value, tol, passed))
+    return verdicts
+
+
+def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR) -> tuple[Path, int]:
+    """Rewrite the profile's baseline from the records under results_dir; returns (path, number of cases)."""
+    records, problems = read_records(results_dir)
+    for problem in problems:
+        print(f"skipped {problem}")
+    mine = [r for r in records if r["profile"] == profile]
+    if not mine:
+        raise HarnessError(f"no readable records of profile {profile!r} under {results_dir}; "
+                           f"run `pytest benchmarks --profile {profile} --results-dir {results_dir}` first")
+    dirty = sorted({r["provenance"].get("git_commit") or "unknown" for r in mine})
+    cases = {case_key(r): {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())} for r in mine}
+    data = {
+        "format_version": FORMAT_VERSION,
+        "profile": profile,
+        "from_commits": dirty,
+        "tolerances": TOLERANCES,
+        "cases": dict(sorted(cases.items())),
+    }
+    path = path_for(profile, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path, len(cases)

@@ -1,0 +1,353 @@
+"""The checkpoint cache: every trained model is stored under a key that hashes everything that determines it.
+
+key = sha256 of the canonical JSON of `Run.identity()`: recipe name and settings, dataset and a sha256 of the
+exact training images and labels used, model, epochs, training-set cap, seed, loader, bf16 or not, the keys of
+the upstream models, and TRAINING_CODE_VERSION (bump it whenever a change to the training code changes what a
+run learns). An upstream model is therefore trained once and reused by every recipe that needs it; processes
+asking for one key at the same time train it once (a file lock per key). Files are written atomically and
+loaded with `torch.load(weights_only=True)`; each has a JSON sidecar with its sha256, checked on load.
+
+Layout of a cache dir: <key>.pt, <key>.json (identity + info, human-readable), <key>.lock, and while training
+<key>.partial.pt (the per-epoch resume state: an interrupted run continues where it stopped).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import filelock
+import numpy as np
+import torch
+from torch import nn
+
+from harness import data as hdata
+from harness import models, recipes, train
+from harness.errors import HarnessError
+from harness.profiles import Profile
+from harness.profiles import get as get_profile
+
+TRAINING_CODE_VERSION = 1
+DATA_SUBSET_SEED = 0  # the train_limit subset does not depend on the training seed: seeds vary training only
+_FORMAT = "harness-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class UserCheckpoint:
+    """A model file the user supplies (e.g. a released pretrained WRN), used in place of training `pretrain`."""
+
+    path: str
+    sha256: str
+    model: str | None = None  # the architecture to load it into; plan() fills in the resolved model
+
+
+@dataclass
+class Run:
+    """A recipe resolved against a dataset and a profile: everything needed to train it, and its key."""
+
+    recipe: recipes.Recipe
+    dataset: str
+    model: str
+    num_classes: int
+    epochs: int
+    train_limit: int | None
+    seed: int
+    loader: str
+    amp: bool
+    upstreams: list[Run | UserCheckpoint]
+    train_set: hdata.ImageSet | None = field(default=None, repr=False)
+    data_sha256: str | None = None
+
+    def settings(self) -> dict:
+        """The effective hyperparameters: the recipe's, with the profile-resolved model and epochs."""
+        s = self.recipe.settings()
+        s["model"] = self.model
+        if self.recipe.trains:
+            s["epochs"] = self.epochs
+            s["train_limit"] = self.train_limit
+        return s
+
+    def identity(self) -> dict:
+        return {"training_code_version": TRAINING_CODE_VERSION, "recipe": self.recipe.name,
+                "settings": self.settings(), "dataset": self.dataset, "num_classes": self.num_classes,
+                "data_sha256": self.data_sha256, "seed": self.seed,
+                "loader": self.loader if self.recipe.trains else None, "amp": self.amp and self.recipe.trains,
+                "upstreams": [_key_of(u) for u in self.upstreams]}
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def plan(recipe: recipes.Recipe | str, dataset: str, profile: Profile | str, seed: int = 0, *,
+         upstream_dataset: str | None = None, upstream_checkpoint: UserCheckpoint | None = None,
+         epochs: int | None = None, data_root=None, loader: str | None = None, amp: bool = False) -> Run:
+    """Resolve `recipe` on `dataset` under `profile` (recursively for its upstreams) without training anything.
+
+    The upstream dataset is `upstream_dataset`, else the profile's upstream for `dataset`, else the profile's
+    first upstream. `epochs` overrides the resolved epoch count of this recipe (not of its upstreams).
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    recipe = recipes.get(recipe) if isinstance(recipe, str) else recipe
+    if upstream_dataset is None:
+        known = {p.id: p.upstream for p in profile.datasets}
+        upstream_dataset = known.get(dataset, profile.upstream_dataset)
+    loader = loader or profile.loader
+    if loader not in train.LOADERS:
+        raise HarnessError(f"unknown loader {loader!r}; valid: {', '.join(train.LOADERS)}")
+    if epochs is not None and epochs < 1:
+        raise HarnessError(f"epochs must be >= 1, got {epochs}")
+    memo: dict = {}
+    return _plan(recipe, dataset, profile, seed, upstream_dataset, upstream_checkpoint, epochs, data_root,
+                 loader, amp, memo)
+
+
+def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, data_root, loader, amp, memo) -> Run:
+    spec = hdata.registry.get(dataset)
+    if not spec.num_classes:
+        raise HarnessError(f"dataset {dataset!r} has no labels; a model cannot be trained on it")
+    ups: list[Run | UserCheckpoint] = []
+    for dep in recipe.upstreams:
+        if dep.recipe == "pretrain" and dep.on == "upstream" and user_ckpt is not None:
+            ups.append(replace(user_ckpt, model=user_ckpt.model or recipes.get("pretrain").model or profile.model))
+            continue
+        ds = dataset if dep.on == "same" else upstream_dataset
+        ups.append(_plan(recipes.get(dep.recipe), ds, profile, seed, upstream_dataset, user_ckpt, None,
+                         data_root, loader, amp, memo))
+    run = Run(recipe=recipe, dataset=dataset, model=recipe.model or profile.model, num_classes=spec.num_classes,
+              epochs=epochs if epochs is not None else recipe.epochs_for(dataset, profile.epochs),
+              train_limit=profile.train_limit, seed=seed, loader=loader, amp=amp, upstreams=ups)
+    models.spec(run.model)
+    if recipe.trains:
+        cache_key = (dataset, profile.train_limit)
+        if cache_key not in memo:
+            full = hdata.load(dataset, "train", data_root=data_root, image_size=spec.image_size)
+            subset = full.subset(train.balanced_indices(full.labels, profile.train_limit, DATA_SUBSET_SEED))
+            digest = hashlib.sha256(np.ascontiguousarray(subset.images).data)
+            digest.update(np.ascontiguousarray(subset.labels).data)
+            memo[cache_key] = (subset, digest.hexdigest())
+        run.train_set, run.data_sha256 = memo[cache_key]
+    return run
+
+
+def _key_of(node: Run | UserCheckpoint) -> str:
+    return f"user:{node.sha256.lower()}" if isinstance(node, UserCheckpoint) else node.key
+
+
+def default_cache_dir(data_root=None) -> Path:
+    """<data root>/checkpoints (the data root: --data-root, $HARNESS_DATA_ROOT, else the per-user cache)."""
+    return hdata.data_root(data_root) / "checkpoints"
+
+
+def obtain(recipe: recipes.Recipe | str, dataset: str, profile: Profile | str, seed: int = 0, *,
+           cache_dir=None, data_root=None, device: str | None = None, upstream_dataset: str | None = None,
+           upstream_checkpoint: UserCheckpoint | None = None, epochs: int | None = None, quiet: bool = False,
+           loader: str | None = None, amp: bool = False, channels_last: bool = False,
+           compile: bool = False) -> tuple[nn.Module, dict]:
+    """The trained model for (recipe, dataset, profile, seed), from the cache or trained now (upstreams first).
+
+    Returns the model in eval mode on `device` and an info dict: key, path, from_cache, model, settings,
+    upstream ({"recipe", "dataset"} of the first dependency, or None), accuracy (ID test accuracy, PERCENT),
+    train_s (training time of this model when it was trained), history, n_train, n_test, upstreams (their infos).
+    """
+    profile = get_profile(profile) if isinstance(profile, str) else profile
+    run = plan(recipe, dataset, profile, seed, upstream_dataset=upstream_dataset,
+               upstream_checkpoint=upstream_checkpoint, epochs=epochs, data_root=data_root, loader=loader, amp=amp)
+    device = device or profile.device
+    options = train.Options(device=device, loader=run.loader, deterministic=profile.deterministic, quiet=quiet,
+                            amp=amp, channels_last=channels_last, compile=compile)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_root)
+    with _cpu_threads(profile.cpu_threads if device == "cpu" else 0):
+        return _materialize(run, _Context(cache, data_root, options, profile.eval_batch_size, profile.test_limit))
+
+
+@dataclass(frozen=True)
+class _Context:
+    cache: Path
+    data_root: object
+    options: train.Options
+    eval_batch_size: int
+    test_limit: int | None
+
+
+def _materialize(node: Run | UserCheckpoint, ctx: _Context) -> tuple[nn.Module, dict]:
+    if isinstance(node, UserCheckpoint):
+        return _load_user(node, ctx)
+    key = node.key
+    path = ctx.cache / f"{key}.pt"
+    if path.exists():
+        return _load_cached(path, node, ctx)
+    ctx.cache.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(ctx.cache / f"{key}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        _say(ctx, f"waiting: another process is training {node.recipe.name} on {node.dataset} ({key[:12]})")
+        lock.acquire()
+    try:
+        if path.exists():  # trained by the process we waited for
+            return _load_cached(path, node, ctx)
+        return _train_and_store(node, path, ctx)
+    finally:
+        lock.release()
+
+
+def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, dict]:
+    inputs, up_infos = [], []
+    for up in run.upstreams:
+        model, info = _materialize(up, ctx)
+        inputs.append(model)
+        up_infos.append(info)
+    _say(ctx, f"training {run.recipe.name} ({run.model}) on {run.dataset}: "
+              f"{len(run.train_set) if run.train_set is not None else 0} images, {run.epochs if run.recipe.trains else 0} "
+              f"epochs, seed {run.seed}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(run.seed)
+        model, frozen = run.recipe.build(run.model, run.num_classes, [m.cpu() for m in inputs])
+    history, train_s = [], 0.0
+    partial = path.with_name(f"{path.stem}.partial.pt")
+    if run.recipe.trains:
+        result = train.fit(model, run.train_set, run.recipe.hyper(run.epochs), seed=run.seed,
+                           options=ctx.options, frozen=frozen, checkpoint_path=partial)
+        history, train_s = result.history, result.train_s
+    model.to(ctx.options.device).eval()
+    acc, n_test = _test_accuracy(model, run.dataset, ctx)
+    info = {"key": run.key, "path": str(path), "from_cache": False, "recipe": run.recipe.name,
+            "dataset": run.dataset, "model": run.model, "num_classes": run.num_classes, "seed": run.seed,
+            "settings": run.settings(), "upstream": _upstream_ref(run), "accuracy": acc, "n_test": n_test,
+            "n_train": len(run.train_set) if run.train_set is not None else 0, "train_s": round(train_s, 3),
+            "history": history, "upstreams": [_brief(i) for i in up_infos]}
+    payload = {"format": _FORMAT, "key": run.key, "identity": run.identity(),
+               "model": {"name": run.model, "num_classes": run.num_classes},
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "info": json.loads(json.dumps(info))}
+    train.atomic_save(payload, path)
+    sidecar = {"sha256": _sha256(path), "identity": run.identity(), "info": info}
+    _write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True))
+    partial.unlink(missing_ok=True)
+    _say(ctx, f"stored {path} (test accuracy {acc:.2f}%)")
+    return model, info
+
+
+def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
+    sidecar_path = path.with_suffix(".json")
+    try:
+        sidecar = json.loads(sidecar_path.read_text())
+    except (OSError, ValueError):
+        raise HarnessError(f"cached checkpoint {path} has no readable {sidecar_path.name}; delete both files to "
+                           f"retrain it") from None
+    actual = _sha256(path)
+    if actual != sidecar.get("sha256"):
+        raise HarnessError(f"cached checkpoint {path} is damaged (sha256 {actual}, recorded {sidecar.get('sha256')}); "
+                           f"delete it to retrain")
+    payload = _torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT or payload.get("key") != run.key:
+        raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
+    model = models.create(run.model, run.num_classes)
+    models.load_state_dict(model, payload["state_dict"], source=str(path))
+    info = dict(payload["info"], from_cache=True, path=str(path))
+    return model.to(ctx.options.device).eval(), info
+
+
+def _load_user(ckpt: UserCheckpoint, ctx: _Context) -> tuple[nn.Module, dict]:
+    """A user-supplied checkpoint: sha256 verified first, then loaded into the profile's model architecture."""
+    state = _unwrap(load_verified(ckpt.path, ckpt.sha256), ckpt.path)
+    fc = {k.removeprefix("module."): v for k, v in state.items()}.get("fc.weight")
+    if fc is None or fc.dim() != 2:
+        raise HarnessError(f"{ckpt.path}: no 2-d 'fc.weight' tensor; expected a classifier state dict")
+    model = models.create(ckpt.model, int(fc.shape[0]))
+    models.load_state_dict(model, state, source=f"checkpoint {ckpt.path}")
+    info = {"key": _key_of(ckpt), "recipe": "pretrain", "path": ckpt.path, "from_cache": True, "model": ckpt.model,
+            "num_classes": int(fc.shape[0])}
+    return model.to(ctx.options.device).eval(), info
+
+
+def load_verified(path: str | os.PathLike, sha256: str):
+    """torch.load(weights_only=True) of `path` after checking its sha256; mismatch or damage -> HarnessError."""
+    path = Path(path)
+    if not path.is_file():
+        raise HarnessError(f"checkpoint {path} does not exist")
+    expected = sha256.lower().strip()
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise HarnessError(f"sha256 for {path} must be 64 hex digits, got {sha256!r}")
+    actual = _sha256(path)
+    if actual != expected:
+        raise HarnessError(f"checkpoint {path} has sha256 {actual}, expected {expected}: wrong or damaged file")
+    return _torch_load(path)
+
+
+def _torch_load(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle with disallowed globals, not a torch file
+        raise HarnessError(f"cannot load checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
+                           f"(truncated, damaged, or not a weights-only torch file)") from None
+
+
+def _unwrap(obj, path) -> dict:
+    """A bare state dict, or the common wrappers {"state_dict": ...} / {"model": ...} / harness checkpoints."""
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict) and all(isinstance(v, torch.Tensor) for v in obj[key].values()):
+                return obj[key]
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise HarnessError(f"{path}: expected a state dict (or a dict holding one under 'state_dict'/'model')")
+
+
+def _upstream_ref(run: Run) -> dict | None:
+    if not run.upstreams:
+        return None
+    first = run.upstreams[0]
+    if isinstance(first, UserCheckpoint):
+        return {"recipe": "pretrain", "dataset": None, "checkpoint": first.path, "sha256": first.sha256}
+    return {"recipe": first.recipe.name, "dataset": first.dataset}
+
+
+def _brief(info: dict) -> dict:
+    keep = ("key", "recipe", "dataset", "model", "accuracy", "from_cache", "train_s", "path", "upstreams")
+    return {k: info[k] for k in keep if k in info}
+
+
+def _test_accuracy(model: nn.Module, dataset: str, ctx: _Context) -> tuple[float, int]:
+    spec = hdata.registry.get(dataset)
+    test = hdata.load(dataset, "test", data_root=ctx.data_root, image_size=spec.image_size)
+    test = test.subset(train.balanced_indices(test.labels, ctx.test_limit, DATA_SUBSET_SEED))
+    acc = train.accuracy(model, test, batch_size=ctx.eval_batch_size, device=ctx.options.device)
+    return round(100 * acc, 4), len(test)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _say(ctx: _Context, message: str) -> None:
+    if not ctx.options.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _cpu_threads(n: int):
+    """The profile's fixed CPU thread count (results must not depend on the machine's core count)."""
+    previous = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

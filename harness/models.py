@@ -1,0 +1,222 @@
+"""Classifiers: WideResNet (checkpoint-compatible with the reference wrn.py) and a CIFAR-style ResNet-18.
+
+Every model has `features(x)` (penultimate, globally average-pooled), `forward(x) = fc(features(x))`,
+a `fc` Linear head and `feature_dim`. Inputs are normalized float (N,3,H,W); 32x32 and 64x64 both work
+because pooling is adaptive (for 32x32 inputs this equals the reference's avg_pool2d(8)).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.errors import HarnessError
+
+__all__ = ["WideResNet", "ResNet18", "create", "names", "spec", "backbone_modules", "replace_head",
+           "load_state_dict"]
+
+
+class _WideBasic(nn.Module):
+    """Pre-activation block. When the width changes, the shortcut conv sees the pre-activated input
+    relu(bn1(x)), as in the reference; otherwise the identity shortcut sees the raw x."""
+
+    def __init__(self, in_planes: int, out_planes: int, stride: int, drop_rate: float):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_planes)
+        self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
+        self.drop_rate = drop_rate
+        self.equal_in_out = in_planes == out_planes
+        # Attribute name is the reference's so state_dict keys match released checkpoints.
+        self.convShortcut = None if self.equal_in_out else nn.Conv2d(
+            in_planes, out_planes, 1, stride=stride, padding=0, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = F.relu(self.bn1(x))
+        out = F.relu(self.bn2(self.conv1(pre)))
+        if self.drop_rate > 0:
+            out = F.dropout(out, p=self.drop_rate, training=self.training)
+        out = self.conv2(out)
+        shortcut = x if self.equal_in_out else self.convShortcut(pre)
+        return shortcut + out
+
+
+class _Stage(nn.Module):
+    """Holds its blocks in `.layer` (reference key prefix `blockN.layer.i`)."""
+
+    def __init__(self, n: int, in_planes: int, out_planes: int, stride: int, drop_rate: float):
+        super().__init__()
+        self.layer = nn.Sequential(*[
+            _WideBasic(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate)
+            for i in range(n)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(x)
+
+
+class WideResNet(nn.Module):
+    def __init__(self, depth: int, num_classes: int, widen_factor: int = 1, drop_rate: float = 0.0):
+        super().__init__()
+        if depth < 10 or (depth - 4) % 6:
+            raise HarnessError(f"WideResNet depth must be 6n+4 with n >= 1 (10, 16, 28, 40, ...), got {depth}")
+        if widen_factor < 1:
+            raise HarnessError(f"WideResNet widen factor must be >= 1, got {widen_factor}")
+        _check_drop_rate(drop_rate)
+        n = (depth - 4) // 6
+        widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
+        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
+        self.block1 = _Stage(n, widths[0], widths[1], 1, drop_rate)
+        self.block2 = _Stage(n, widths[1], widths[2], 2, drop_rate)
+        self.block3 = _Stage(n, widths[2], widths[3], 2, drop_rate)
+        self.bn1 = nn.BatchNorm2d(widths[3])
+        self.fc = nn.Linear(widths[3], num_classes)
+        self.feature_dim = widths[3]
+        _reference_init(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block3(self.block2(self.block1(self.conv1(x))))
+        out = F.relu(self.bn1(out))
+        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class _ResBasic(nn.Module):
+    """Post-activation ResNet block (He et al. 2016) with a 1x1 conv + BN projection when the shape changes."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 for small images: 3x3 stride-1 stem and no max-pool (32x32 keeps 4x4 maps at the end)."""
+
+    def __init__(self, num_classes: int, drop_rate: float = 0.0):
+        super().__init__()
+        if drop_rate:
+            raise HarnessError(f"resnet18 has no dropout; drop_rate must be 0, got {drop_rate}")
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        planes, layers = 64, []
+        for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(_ResBasic(planes, width, stride), _ResBasic(width, width, 1)))
+            planes = width
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(512, num_classes)
+        self.feature_dim = 512
+        _reference_init(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+def _check_drop_rate(drop_rate: float) -> None:
+    if not 0.0 <= drop_rate < 1.0:
+        raise HarnessError(f"drop_rate must be in [0, 1), got {drop_rate}")
+
+
+def _reference_init(model: nn.Module) -> None:
+    # The reference draws conv weights from N(0, 2 / (k*k*out_channels)) = Kaiming normal, fan_out;
+    # Linear keeps PyTorch's default weight init with a zero bias.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+
+
+# ---------------------------------------------------------------- registry
+
+_WRN = re.compile(r"wrn-(\d+)-(\d+)")
+_NAMED = ("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2", "resnet18")
+
+
+def names() -> tuple[str, ...]:
+    """Common names; any `wrn-D-W` with D = 6n+4 is accepted too."""
+    return _NAMED
+
+
+def spec(name: str) -> tuple[str, dict]:
+    """('wrn', {'depth': D, 'widen_factor': W}) or ('resnet18', {}); unknown -> HarnessError."""
+    match = _WRN.fullmatch(name)
+    if match:
+        return "wrn", {"depth": int(match.group(1)), "widen_factor": int(match.group(2))}
+    if name == "resnet18":
+        return "resnet18", {}
+    raise HarnessError(f"unknown model {name!r}; known: {', '.join(_NAMED)} (or any wrn-DEPTH-WIDTH, DEPTH = 6n+4)")
+
+
+def create(name: str, num_classes: int, *, drop_rate: float = 0.0) -> nn.Module:
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise HarnessError(f"num_classes must be a positive integer, got {num_classes!r}")
+    kind, args = spec(name)
+    if kind == "wrn":
+        return WideResNet(args["depth"], num_classes, args["widen_factor"], drop_rate)
+    return ResNet18(num_classes, drop_rate)
+
+
+def backbone_modules(model: nn.Module) -> list[nn.Module]:
+    """Every top-level child except the head `fc`: what a linear probe freezes."""
+    return [m for name, m in model.named_children() if name != "fc"]
+
+
+def replace_head(model: nn.Module, num_classes: int) -> nn.Module:
+    """A fresh Linear(feature_dim, num_classes) with PyTorch's default init, as the reference fine-tuning does."""
+    model.fc = nn.Linear(model.feature_dim, num_classes).to(next(model.parameters()).device)
+    return model
+
+
+def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = "checkpoint",
+                    skip_prefixes: tuple[str, ...] = ()) -> nn.Module:
+    """Strict load after stripping a DataParallel `module.` prefix; keys starting with any of
+    `skip_prefixes` are ignored on both sides (e.g. ("fc.",) to take a backbone only).
+    A missing, unexpected or wrong-shaped key raises HarnessError naming the first such key."""
+    if not isinstance(state, Mapping):
+        raise HarnessError(f"{source}: expected a state dict (mapping of names to tensors), got {type(state).__name__}")
+    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
+    keep = lambda k: not k.startswith(skip_prefixes)  # noqa: E731
+    state = {k: v for k, v in state.items() if keep(k)}
+    expected = {k: v for k, v in model.state_dict().items() if keep(k)}
+    problems = []
+    for key, ref in expected.items():
+        if key not in state:
+            problems.append(f"missing key {key!r}")
+        elif not isinstance(state[key], torch.Tensor):
+            problems.append(f"key {key!r} is a {type(state[key]).__name__}, not a tensor")
+        elif state[key].shape != ref.shape:
+            problems.append(f"key {key!r} has shape {tuple(state[key].shape)}, "
+                            f"the model expects {tuple(ref.shape)}")
+    problems += [f"unexpected key {key!r}" for key in state if key not in expected]
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise HarnessError(f"{source} does not fit {type(model).__name__}: {problems[0]}{more}")
+    if skip_prefixes:
+        state = {**{k: v for k, v in model.state_dict().items() if not keep(k)}, **state}
+    model.load_state_dict(state, strict=True)
+    return model

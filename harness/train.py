@@ -1,0 +1,338 @@
+"""The one training loop every recipe uses: SGD (Nesterov) + weight decay, per-batch cosine lr, cross-entropy.
+
+Reproducibility: `fit` seeds its own RNG streams (the global torch RNG is forked, so callers are unaffected),
+and after every epoch writes a resume checkpoint atomically (model, optimizer, scheduler, loader position,
+RNG states, per-epoch history). A run interrupted at any point and started again with the same arguments
+continues from the last finished epoch and, on CPU in deterministic mode, ends bit-identical to an
+uninterrupted run.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.data import ImageSet, normalize
+from harness.data.loaders import DeviceLoader, reference_loader
+from harness.errors import HarnessError
+
+MIN_LR = 1e-6
+LOADERS = ("fast", "reference")
+_RESUME_FORMAT = "harness-train-state/1"
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """What to learn: the optimisation settings a recipe fixes."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int = 128
+    momentum: float = 0.9
+    nesterov: bool = True
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run it: none of these changes what is learned (except `amp`, which changes the arithmetic)."""
+
+    device: str = "cpu"
+    loader: str = "fast"              # "fast" (split resident on the device) | "reference" (torch DataLoader)
+    deterministic: bool = True
+    quiet: bool = False
+    amp: bool = False                 # bf16 autocast
+    channels_last: bool = False
+    compile: bool = False
+    num_workers: int = 0              # reference loader only
+
+
+@dataclass
+class Result:
+    history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, accuracy, images_per_s, seconds
+    train_s: float = 0.0                                # wall time of the epochs run in this call
+    resumed_from_epoch: int = 0
+
+
+def cosine_factor(step: int, total_steps: int, final_factor: float) -> float:
+    """Multiplier of the base lr: 1 at step 0, `final_factor` at `total_steps` (the reference's cosine_annealing)."""
+    return final_factor + (1 - final_factor) * 0.5 * (1 + math.cos(step / total_steps * math.pi))
+
+
+def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
+    """SGD with (Nesterov) momentum and weight decay on every given parameter, and a per-batch cosine LambdaLR."""
+    optimizer = torch.optim.SGD(params, lr=hyper.lr, momentum=hyper.momentum, weight_decay=hyper.weight_decay,
+                                nesterov=hyper.nesterov)
+    total = max(1, hyper.epochs * steps_per_epoch)
+    # The reference calls scheduler.step() before each optimizer step, so batch k trains at factor(k + 1)
+    # and the last batch at exactly MIN_LR; the shifted lambda reproduces that in the modern call order.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: cosine_factor(step + 1, total, MIN_LR / hyper.lr))
+    return optimizer, scheduler
+
+
+def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, options: Options = Options(),
+        frozen: Sequence[nn.Module] = (), checkpoint_path: str | os.PathLike | None = None,
+        on_step: Callable[[int, int], None] | None = None) -> Result:
+    """Train `model` in place on `train_set`; returns the per-epoch history.
+
+    `frozen` modules keep their parameters (excluded from the optimizer) and stay in eval mode, so their
+    BatchNorm statistics do not move either. `on_step(epoch, step)` runs before every batch (tests use it to
+    interrupt a run). `checkpoint_path`, when given, is where the per-epoch resume state lives.
+    """
+    _validate(train_set, hyper, options)
+    device = torch.device(options.device)
+    frozen_ids = {id(p) for m in frozen for p in m.parameters()}
+    params = [p for p in model.parameters() if id(p) not in frozen_ids]
+    if not params:
+        raise HarnessError("nothing to train: every parameter of the model is frozen")
+    model.to(device)
+    if options.channels_last:
+        model.to(memory_format=torch.channels_last)
+    loader = _make_loader(train_set, hyper, seed, options)
+    steps_per_epoch = len(loader)
+    optimizer, scheduler = build_optimizer(params, hyper, steps_per_epoch)
+    fingerprint = _fingerprint(model, train_set, hyper, seed, options, len(params))
+    result = Result()
+    forward = torch.compile(model) if options.compile else model
+    rng_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rng_devices), _determinism(options.deterministic, device), \
+            _frozen(frozen):
+        torch.manual_seed(seed)
+        if checkpoint_path is not None and Path(checkpoint_path).exists():
+            result.history = _resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader, device)
+            result.resumed_from_epoch = len(result.history)
+        progress = _Progress(hyper.epochs, steps_per_epoch, quiet=options.quiet)
+        started = time.perf_counter()
+        for epoch in range(len(result.history), hyper.epochs):
+            stats = _run_epoch(forward, model, frozen, loader, optimizer, scheduler, epoch, options, progress,
+                               on_step)
+            result.history.append(stats)
+            if checkpoint_path is not None:
+                _save_resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader, result.history,
+                             device)
+        result.train_s = time.perf_counter() - started
+    if options.channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    model.eval()
+    return result
+
+
+def _run_epoch(forward, model, frozen, loader, optimizer, scheduler, epoch, options, progress, on_step) -> dict:
+    model.train()
+    for m in frozen:
+        m.eval()
+    device = torch.device(options.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    started = time.perf_counter()
+    for step, (x, y) in enumerate(loader):
+        if on_step is not None:
+            on_step(epoch, step)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if options.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.amp):
+            logits = forward(x)
+            loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss.detach().double() * y.shape[0]
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += y.shape[0]
+        progress.batch(epoch, step, lambda: (loss_sum.item() / seen, correct.item() / seen, seen))
+    seconds = time.perf_counter() - started
+    stats = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "accuracy": correct.item() / seen,
+             "images_per_s": seen / seconds if seconds > 0 else float("inf"), "seconds": seconds}
+    if not math.isfinite(stats["loss"]):
+        raise HarnessError(f"training diverged: loss is {stats['loss']} in epoch {epoch + 1}")
+    progress.epoch_done(stats)
+    return stats
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, data: ImageSet, *, batch_size: int = 1024, device: str = "cpu") -> float:
+    """Top-1 accuracy (fraction) of `model` in eval mode on the labelled images of `data`."""
+    if len(data) == 0 or (data.labels < 0).any():
+        raise HarnessError(f"accuracy needs a non-empty, fully labelled set; got {len(data)} images "
+                           f"with {(data.labels < 0).sum()} unlabelled")
+    model.eval()
+    hits = 0
+    for start in range(0, len(data), batch_size):
+        x = normalize(torch.from_numpy(data.images[start:start + batch_size])).to(device)
+        y = torch.from_numpy(data.labels[start:start + batch_size]).to(device)
+        hits += int((model(x).argmax(1) == y).sum())
+    return hits / len(data)
+
+
+def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """At most `limit` sorted indices, as equal per class as the counts allow, seeded; all when limit is None."""
+    if limit is None or limit >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    # Round-robin over classes, so a class with few images gives its share to the others.
+    order = [idx[i] for i in range(max(map(len, per_class))) for idx in per_class if i < len(idx)]
+    return np.sort(np.asarray(order[:limit], dtype=np.int64))
+
+
+# ---------------------------------------------------------------- pieces
+
+def _validate(train_set: ImageSet, hyper: Hyper, options: Options) -> None:
+    if options.loader not in LOADERS:
+        raise HarnessError(f"unknown loader {options.loader!r}; valid: {', '.join(LOADERS)}")
+    if options.device.startswith("cuda") and not torch.cuda.is_available():
+        raise HarnessError(f"device {options.device!r} requested but CUDA is not available; use --device cpu")
+    if len(train_set) == 0:
+        raise HarnessError("the training set is empty")
+    if (train_set.labels < 0).any():
+        raise HarnessError("the training set has unlabelled images (label -1); training needs labels")
+    if hyper.epochs < 0 or hyper.lr <= 0 or hyper.batch_size < 1:
+        raise HarnessError(f"invalid training settings: epochs {hyper.epochs} (>= 0), lr {hyper.lr} (> 0), "
+                           f"batch_size {hyper.batch_size} (>= 1)")
+
+
+def _make_loader(train_set: ImageSet, hyper: Hyper, seed: int, options: Options):
+    if options.loader == "fast":
+        return DeviceLoader(train_set.images, train_set.labels, hyper.batch_size, options.device,
+                            augment=hyper.augment, shuffle=True, seed=seed)
+    return reference_loader(train_set, hyper.batch_size, augment=hyper.augment, shuffle=True, seed=seed,
+                            num_workers=options.num_workers)
+
+
+def _loader_state(loader) -> dict:
+    if hasattr(loader, "state_dict"):
+        return loader.state_dict()
+    return {"epoch": loader.sampler.epoch}  # the reference loader's sampler counts epochs
+
+
+def _load_loader_state(loader, state: dict) -> None:
+    if hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(state)
+    else:
+        loader.sampler.epoch = int(state["epoch"])
+
+
+def _fingerprint(model, train_set, hyper, seed, options, n_params) -> dict:
+    """What a resume file must agree on; a mismatch means it belongs to another run."""
+    return {"hyper": dataclasses.asdict(hyper), "seed": seed, "loader": options.loader, "n_train": len(train_set),
+            "model": type(model).__name__,
+            "n_trainable_tensors": n_params, "amp": options.amp}
+
+
+def _save_resume(path, fingerprint, model, optimizer, scheduler, loader, history, device) -> None:
+    state = {"format": _RESUME_FORMAT, "fingerprint": fingerprint, "history": history,
+             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict(), "loader": _loader_state(loader),
+             "rng_cpu": torch.get_rng_state(),
+             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+    atomic_save(state, path)
+
+
+def _resume(path, fingerprint, model, optimizer, scheduler, loader, device) -> list[dict]:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated or not a torch file
+        raise HarnessError(f"resume file {path} is unreadable ({exc.__class__.__name__}: {exc}); delete it "
+                           f"to start this run over") from None
+    if not isinstance(state, dict) or state.get("format") != _RESUME_FORMAT:
+        raise HarnessError(f"{path} is not a harness resume file; delete it to start this run over")
+    if state["fingerprint"] != fingerprint:
+        raise HarnessError(f"resume file {path} belongs to a different run (saved {state['fingerprint']}, "
+                           f"now {fingerprint}); delete it to start this run over")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _load_loader_state(loader, state["loader"])
+    torch.set_rng_state(state["rng_cpu"].cpu())
+    if state["rng_cuda"] is not None:
+        torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)
+    return list(state["history"])
+
+
+def atomic_save(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file beside `path`, fsync, then rename: readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _determinism(enabled: bool, device: torch.device):
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    # warn_only: an op without a deterministic kernel warns instead of aborting a long GPU run.
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    torch.backends.cudnn.deterministic = enabled
+    torch.backends.cudnn.benchmark = not enabled and device.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2], previous[3]
+
+
+@contextlib.contextmanager
+def _frozen(modules: Sequence[nn.Module]):
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+class _Progress:
+    """One summary line per epoch on stderr; on a terminal also a live line, refreshed twice a second."""
+
+    def __init__(self, epochs: int, steps: int, quiet: bool):
+        self.epochs, self.steps, self.quiet = epochs, steps, quiet
+        self.live = not quiet and sys.stderr.isatty()
+        self.last = 0.0
+        self.epoch_start = time.perf_counter()
+
+    def batch(self, epoch: int, step: int, read: Callable[[], tuple[float, float, int]]) -> None:
+        if step == 0:
+            self.epoch_start = time.perf_counter()
+        if not self.live or time.perf_counter() - self.last < 0.5:
+            return
+        self.last = time.perf_counter()
+        loss, acc, seen = read()
+        rate = seen / max(1e-9, self.last - self.epoch_start)
+        sys.stderr.write(f"\repoch {epoch + 1}/{self.epochs} [{step + 1}/{self.steps}] loss {loss:.4f} "
+                         f"acc {100 * acc:.1f}% {rate:.0f} img/s ")
+        sys.stderr.flush()
+
+    def epoch_done(self, s: dict) -> None:
+        if self.quiet:
+            return
+        prefix = "\r" if self.live else ""
+        sys.stderr.write(f"{prefix}epoch {s['epoch']}/{self.epochs} loss {s['loss']:.4f} "
+                         f"acc {100 * s['accuracy']:.1f}% {s['images_per_s']:.0f} img/s {s['seconds']:.1f} s\n")
+        sys.stderr.flush()

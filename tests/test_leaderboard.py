@@ -1,0 +1,269 @@
+"""The leaderboard renders records the tests write: tables, case pages, escaping, problems, determinism, CLI."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import cli, leaderboard
+from harness.errors import HarnessError
+
+HOSTILE = "<script>alert(1)</script>"
+OOD_SUFFIXES = ("auroc", "aupr@ood", "fpr95@ood", "aupr@id", "fpr95@id", "calib/rms", "calib/mad",
+                "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1")
+ID_KEYS = ("accuracy", "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",
+           "calib/ece", "calib/ece10", "calib/adaptive_ece", "calib/nll", "calib/brier", "error_detection/auroc")
+
+
+def make_record(case_id: str = "digits-finetune-msp", *, profile: str = "smoke", dataset: str = "digits-0-4",
+                recipe: str = "finetune", score: str = "msp", accuracy: float = 95.0, auroc: float = 91.0,
+                time: str = "2026-11-23T16:30:00Z", seed: int = 0, sets: tuple[str, ...] = ("gaussian", "blobs"),
+                num_to_avg: int = 3, drop: tuple[str, ...] = ()) -> dict:
+    """A record shaped like harness.store writes it (SPEC.md), with metrics derived from accuracy and auroc."""
+    metrics = {key: {"mean": accuracy / 10 + i, "std": 0.0, "n": 1} for i, key in enumerate(ID_KEYS)}
+    metrics["accuracy"]["mean"] = accuracy
+    metrics["calib/nll"]["mean"] = 0.1234
+    for i, name in enumerate(sets):
+        for j, suffix in enumerate(OOD_SUFFIXES):
+            value = auroc - 2 * i if suffix == "auroc" else 10.0 + i + j
+            metrics[f"ood/{name}/{suffix}"] = {"mean": value, "std": 0.5, "n": num_to_avg}
+    for suffix in OOD_SUFFIXES:
+        per_set = [metrics[f"ood/{name}/{suffix}"]["mean"] for name in sets]
+        metrics[f"ood/mean/{suffix}"] = {"mean": sum(per_set) / len(per_set), "std": 0.5, "n": num_to_avg}
+    for key in drop:
+        metrics.pop(key)
+    roc = {name: {"fpr": [0.0, 0.1, 0.4, 1.0], "tpr": [0.0, 0.6 - 0.1 * i, 0.9, 1.0]} for i, name in enumerate(sets)}
+    bins = [{"lo": k / 15, "hi": (k + 1) / 15, "confidence": None if k < 10 else (k + 0.5) / 15,
+             "accuracy": None if k < 10 else (k + 0.2) / 15, "count": 0 if k < 10 else 10 * (k - 9)}
+            for k in range(15)]
+    return {
+        "schema_version": 1, "case_id": case_id, "profile": profile, "paper": "hendrycks2019", "dataset": dataset,
+        "model": "wrn-16-1",
+        "recipe": {"name": recipe, "settings": {"epochs": 2, "lr": 0.1, "nesterov": True, "schedule": {"kind": "cosine"}},
+                   "upstream": {"recipe": "pretrain", "dataset": "digits-5-9"}},
+        "score": {"name": score, "params": {}}, "seed": seed,
+        "report": {"metrics": metrics, "ood_sets": {n: {"n_samples": 200, "n_available": 300} for n in sets},
+                   "curves": {"roc": roc, "reliability": bins}, "score": {"name": score, "params": {}},
+                   "num_to_avg": num_to_avg, "seed": 1, "n_id": 500},
+        "timings": {"train_s": 12.5, "eval_s": 1.25},
+        "verdicts": {"bands": [{"metric": "ood/mean/auroc", "measured": auroc - 1, "low": 85.0, "high": 95.0,
+                                "paper_value": 88.25, "source": "Hendrycks 2019, Table 1", "passed": True,
+                                "proxy": False},
+                               {"metric": "accuracy", "measured": accuracy, "low": 96.0, "high": 99.0,
+                                "paper_value": 97.5, "source": "Hendrycks 2019, Table 3", "passed": False,
+                                "proxy": True}],
+                     "baseline": [{"metric": "accuracy", "measured": accuracy, "expected": accuracy,
+                                   "tolerance": 1.0, "passed": True}]},
+        "provenance": {"git_commit": "0123456789abcdef0123", "git_dirty": False, "harness_version": "0.1.0",
+                       "python": "3.11.9", "torch": "2.4.0", "cuda": None, "device": "cpu (x86_64, 2 cores)",
+                       "hostname": "ci", "platform": "Linux", "time_utc": time},
+    }
+
+
+def write_json(path: Path, record: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return path
+
+
+def standard_results(root: Path) -> Path:
+    """Two tables (smoke digits, paper cifar10), one case with two runs."""
+    write_json(root / "smoke" / "a.json", make_record("digits-finetune-msp", accuracy=95.0, auroc=91.0))
+    write_json(root / "smoke" / "b.json", make_record("digits-scratch-msp", recipe="scratch", accuracy=93.0,
+                                                      auroc=80.0))
+    write_json(root / "smoke" / "old" / "a.json", make_record("digits-finetune-msp", accuracy=50.0,
+                                                              time="2026-11-20T10:00:00Z"))
+    write_json(root / "paper" / "c.json", make_record("cifar10-finetune-energy", profile="paper", dataset="cifar10",
+                                                      score="energy", sets=("dtd", "cifar100", "gaussian")))
+    return root
+
+
+def read_site(out: Path) -> dict[str, bytes]:
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def rows_of(html: str, table: int = 0) -> list[str]:
+    body = html.split("<tbody>")[table + 1].split("</tbody>")[0]
+    return body.split("<tr")[1:]
+
+
+def case_page(out: Path, case_id: str) -> str:
+    index = (out / "index.html").read_text()
+    match = re.search(r'<a href="(cases/[^"]+)">' + re.escape(case_id) + "</a>", index)
+    assert match, f"no link to {case_id}"
+    return (out / match.group(1)).read_text()
+
+
+def test_index_has_one_table_per_profile_and_dataset(tmp_path):
+    site = leaderboard.build_site(standard_results(tmp_path / "results"), tmp_path / "site")
+    assert (site.cases, site.records, site.problems) == (3, 4, ())
+    html = site.index.read_text()
+    assert html.count('<table class="board sortable">') == 2
+    # groups sorted by (profile, dataset): paper/cifar10 first
+    assert html.index("cifar10 <span") < html.index("digits-0-4 <span")
+    smoke = rows_of(html, 1)
+    assert [re.search(r">(digits-[a-z]+-msp)</a>", r).group(1) for r in smoke] == [
+        "digits-finetune-msp", "digits-scratch-msp"]
+    for header in ("Accuracy", "AUROC", "AUPR", "FPR95", "RMS", "MAD", "ECE", "NLL", "Bands"):
+        assert f">{header} " in html or f">{header}<" in html
+    assert 'data-sort-value="95.0"' in html and "95.00" in html  # newest run of the case, not the old 50.0
+    assert "50.00" not in html
+    assert "<span class=\"std\"> ± 0.50</span>" in html  # OOD metrics have repetitions
+    assert "0.123" in html  # NLL with three decimals
+    assert 'paper 88.25' in html and 'paper 97.50' in html
+    assert '<td class="num fail"' in html  # accuracy outside its band
+    assert '<span class="badge pass">1 pass</span>' in html and '<span class="badge fail">1 fail</span>' in html
+    assert '<td class="num" data-sort-value="2">2</td>' in html  # runs of digits-finetune-msp
+    assert '<script src="static/sort.js" defer></script>' in html
+    assert (tmp_path / "site" / "static" / "sort.js").is_file()
+    assert (tmp_path / "site" / "static" / "style.css").is_file()
+
+
+def test_case_page_has_ood_table_plots_bands_settings_provenance(tmp_path):
+    leaderboard.build_site(standard_results(tmp_path / "results"), tmp_path / "site")
+    page = case_page(tmp_path / "site", "cifar10-finetune-energy")
+    ood = rows_of(page, 2)
+    assert [re.search(r'<th scope="row">([^<]+)</th>', r).group(1) for r in ood] == [
+        "cifar100", "dtd", "gaussian", "mean"]
+    assert "200 <span class=\"muted\">/ 300</span>" in page
+    assert page.count("<svg") == 2 and page.count("<polyline") == 3  # one ROC curve per OOD set
+    assert "Reliability diagram" in page and 'class="bar-acc"' in page
+    assert "Hendrycks 2019, Table 1" in page and "85.00 – 95.00" in page
+    assert "nesterov" in page and '{&#34;kind&#34;: &#34;cosine&#34;}' in page
+    assert "0123456789abcdef0123" in page and "cpu (x86_64, 2 cores)" in page and "2026-11-23T16:30:00Z" in page
+    assert "pretrain on digits-5-9" in page
+    assert '<link rel="stylesheet" href="../static/style.css">' in page
+
+
+def test_case_with_several_runs_says_so(tmp_path):
+    leaderboard.build_site(standard_results(tmp_path / "results"), tmp_path / "site")
+    page = case_page(tmp_path / "site", "digits-finetune-msp")
+    assert "2 runs of this case are stored" in page
+    runs = rows_of(page, len(page.split("<tbody>")) - 2)
+    assert "2026-11-23T16:30:00Z" in runs[0] and "2026-11-20T10:00:00Z" in runs[1]
+
+
+def test_missing_optional_metrics_and_curves_show_a_dash(tmp_path):
+    record = make_record("digits-finetune-odin", drop=("calib/nll", "ood/gaussian/aupr@id", "ood/mean/aupr@id"))
+    del record["report"]["curves"]
+    record["verdicts"]["bands"].append({"metric": "calib/nll", "passed": None})
+    write_json(tmp_path / "r" / "x.json", record)
+    leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    index = (tmp_path / "site" / "index.html").read_text()
+    nll_cell = rows_of(index)[0].split("<td")[-2]
+    assert "—" in nll_cell and "data-sort-value" not in nll_cell and "band" in nll_cell
+    page = case_page(tmp_path / "site", "digits-finetune-odin")
+    assert "No ROC curves recorded." in page and "No reliability bins recorded." in page
+    assert "<svg" not in page
+    assert '<span class="badge unchecked">unchecked</span>' in page
+
+
+def test_hostile_strings_are_escaped_everywhere(tmp_path):
+    record = make_record(HOSTILE, recipe=HOSTILE, dataset=HOSTILE, score=HOSTILE, sets=(HOSTILE, "gaussian"))
+    record["recipe"]["settings"][HOSTILE] = HOSTILE
+    record["verdicts"]["bands"][0]["source"] = HOSTILE
+    record["provenance"]["device"] = '"><img src=x onerror=alert(1)>'
+    write_json(tmp_path / "r" / "x.json", record)
+    leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    files = read_site(tmp_path / "site")
+    assert len(files) == 4  # index, one case page, two static files
+    for name, data in files.items():
+        text = data.decode()
+        assert HOSTILE not in text and "<img" not in text, name
+    page = case_page(tmp_path / "site", "&lt;script&gt;alert(1)&lt;/script&gt;")
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") > 5
+    (name,) = [n for n in files if n.startswith("cases/")]
+    assert re.fullmatch(r"cases/[a-z0-9-]+\.html", name)
+
+
+def test_case_page_names_are_safe_and_distinct(tmp_path):
+    for i, case_id in enumerate(("../../etc/passwd", "A B", "a-b", "", "ü" * 200)):
+        write_json(tmp_path / "r" / f"{i}.json", make_record(case_id))
+    leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    names = [n for n in read_site(tmp_path / "site") if n.startswith("cases/")]
+    assert len(names) == 5
+    assert all(re.fullmatch(r"cases/[a-z0-9-]{1,120}\.html", n) for n in names)
+
+
+def test_unreadable_records_are_listed_not_fatal(tmp_path):
+    results = standard_results(tmp_path / "results")
+    write_json(results / "newer.json", {**make_record("future"), "schema_version": 99})
+    (results / "truncated.json").write_text(json.dumps(make_record("cut"))[:200])
+    site = leaderboard.build_site(results, tmp_path / "site")
+    assert site.cases == 3
+    assert sorted(Path(p.path).name for p in site.problems) == ["newer.json", "truncated.json"]
+    html = site.index.read_text()
+    assert "2 unreadable" in html and "Unreadable records" in html
+    assert "<code>newer.json</code>" in html and "<code>truncated.json</code>" in html
+    assert "newer harness" in html and "truncated or invalid JSON" in html
+    assert ">future</a>" not in html and ">cut</a>" not in html
+
+
+def test_no_records_renders_an_empty_board(tmp_path):
+    (tmp_path / "r").mkdir()
+    site = leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    assert "No readable result records yet" in site.index.read_text()
+
+
+def test_same_records_give_byte_identical_sites(tmp_path):
+    standard_results(tmp_path / "one")
+    (tmp_path / "one" / "bad.json").write_text("{")
+    standard_results(tmp_path / "elsewhere" / "two")
+    (tmp_path / "elsewhere" / "two" / "bad.json").write_text("{")
+    leaderboard.build_site(tmp_path / "one", tmp_path / "a")
+    leaderboard.build_site(tmp_path / "one", tmp_path / "b")
+    leaderboard.build_site(tmp_path / "elsewhere" / "two", tmp_path / "c")
+    a = read_site(tmp_path / "a")
+    assert len(a) == 6 and a == read_site(tmp_path / "b") == read_site(tmp_path / "c")
+
+
+def test_rerender_removes_pages_of_vanished_cases(tmp_path):
+    results = standard_results(tmp_path / "r")
+    leaderboard.build_site(results, tmp_path / "site")
+    (results / "paper" / "c.json").unlink()
+    leaderboard.build_site(results, tmp_path / "site")
+    assert len(list((tmp_path / "site" / "cases").glob("*.html"))) == 2
+
+
+def test_charts_map_the_unit_square_into_the_plot_and_skip_bad_curves():
+    chart = leaderboard.roc_chart({"ok": {"fpr": [0, 1], "tpr": [0, 1]}, "short": {"fpr": [0], "tpr": [0]},
+                                   "bad": {"fpr": [0, 2], "tpr": [0, 1]}, "nan": {"fpr": [0, float("nan")],
+                                                                                  "tpr": [0, 1]}})
+    (curve,) = [s for s in chart.shapes if s.kind == "polyline"]
+    left, top, size = leaderboard.LEFT, leaderboard.TOP, leaderboard.SIZE
+    assert curve.points == f"{left:.2f},{top + size:.2f} {left + size:.2f},{top:.2f}" and curve.title == "ok"
+    assert leaderboard.roc_chart({"bad": {"fpr": [0, 2], "tpr": [0, 1]}}) is None
+    assert leaderboard.roc_chart(None) is None
+    assert leaderboard.reliability_chart([{"lo": 0.5, "hi": 0.4, "count": 3}]) is None
+    bars = leaderboard.reliability_chart([{"lo": 0.0, "hi": 0.5, "confidence": 0.4, "accuracy": 0.25, "count": 4}])
+    acc = next(s for s in bars.shapes if s.cls == "bar-acc")
+    assert acc.height == f"{size * 0.25:.2f}"
+
+
+def test_missing_templates_are_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(leaderboard, "SITE_SOURCE", tmp_path / "nowhere")
+    (tmp_path / "r").mkdir()
+    with pytest.raises(HarnessError, match="leaderboard templates not found"):
+        leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+
+
+def test_cli_prints_the_index_path_and_warns_about_bad_records(tmp_path, capsys):
+    results = standard_results(tmp_path / "results")
+    (results / "truncated.json").write_text('{"schema_version": 1, "case')
+    assert cli.main(["leaderboard", "--results", str(results), "--out", str(tmp_path / "site")]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{tmp_path / 'site' / 'index.html'}\n"
+    assert "warning: skipped unreadable record" in err and "truncated.json" in err
+    assert "3 cases from 4 records (1 unreadable)" in err
+
+
+def test_cli_defaults_and_missing_results_dir(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["leaderboard"]) == 2
+    assert "error: results directory results does not exist" in capsys.readouterr().err
+    standard_results(tmp_path / "results")
+    assert cli.main(["leaderboard"]) == 0
+    assert capsys.readouterr().out == "site/index.html\n"
+    assert (tmp_path / "site" / "index.html").is_file()

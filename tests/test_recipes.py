@@ -1,0 +1,138 @@
+"""Recipes: reference settings, validation, and a tiny end-to-end run of each one on digits."""
+import dataclasses
+
+import pytest
+import torch
+
+from harness import checkpoints, models, profiles, recipes
+from harness.errors import HarnessError
+
+
+def tiny_profile(**changes):
+    """The smoke profile shrunk to seconds: WRN-10-1, one epoch per recipe, 40 training images."""
+    return dataclasses.replace(profiles.get("smoke"), model="wrn-10-1", epochs={r: 1 for r in recipes.names()},
+                               train_limit=40, test_limit=50, **changes)
+
+
+def test_reference_settings():
+    scratch = recipes.get("scratch")
+    assert (scratch.drop_rate, scratch.lr, scratch.weight_decay, scratch.momentum, scratch.nesterov,
+            scratch.batch_size, scratch.epochs, scratch.augment) == (0.3, 0.1, 5e-4, 0.9, True, 128, 100, True)
+    assert recipes.REFERENCE_MODEL == "wrn-40-2" == profiles.get("paper").model
+    assert recipes.get("pretrain").settings() == scratch.settings()
+    ft = recipes.get("finetune")
+    assert (ft.drop_rate, ft.lr, ft.weight_decay, ft.batch_size, ft.epochs) == (0.0, 0.001, 5e-4, 128, 10)
+    assert ft.epochs_for("cifar10", {}) == 10 and ft.epochs_for("tinyimagenet", {}) == 20
+    assert ft.epochs_for("tinyimagenet", {"finetune": 3}) == 3
+    assert recipes.get("linear_probe").augment is False
+    assert recipes.get("wise_ft").alpha == 0.5 and not recipes.get("wise_ft").trains
+    assert [u.recipe for u in recipes.get("wise_ft").upstreams] == ["pretrain", "finetune"]
+    assert recipes.get("lp_ft").upstream == recipes.Upstream("linear_probe", "same")
+    assert recipes.get("scratch").upstream is None
+
+
+def test_registry_errors():
+    assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft"}
+    with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; valid recipes: scratch, pretrain"):
+        recipes.get("fine_tune")
+    with pytest.raises(HarnessError, match="no setting 'learning_rate'; valid settings: .*lr"):
+        recipes.get("finetune", learning_rate=0.1)
+    with pytest.raises(HarnessError, match="lr must be > 0, got -1"):
+        recipes.get("scratch", lr=-1)
+    with pytest.raises(HarnessError, match="alpha must be in \\[0, 1\\], got 1.5"):
+        recipes.get("wise_ft", alpha=1.5)
+    with pytest.raises(HarnessError, match="unknown model 'vgg'"):
+        recipes.get("scratch", model="vgg")
+    with pytest.raises(HarnessError, match="epochs must be of type int, got 'ten'"):
+        recipes.get("scratch", epochs="ten")
+    assert recipes.get("scratch", lr="0.01", epochs="5", nesterov="false").settings()["lr"] == 0.01
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipes.get("scratch").lr = 1.0
+
+
+def test_interpolate_endpoints_exact():
+    torch.manual_seed(0)
+    pre, ft = models.create("wrn-10-1", 9), models.create("wrn-10-1", 4)
+    for m, n in ((pre, 3), (ft, 8)):
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.normal_()
+                mod.num_batches_tracked.fill_(n)
+    sp, sf = pre.state_dict(), ft.state_dict()
+    zero = recipes.interpolate(sp, sf, 0.0)
+    one = recipes.interpolate(sp, sf, 1.0)
+    for k in sf:
+        assert torch.equal(one[k], sf[k]), k
+        assert torch.equal(zero[k], sf[k] if k.startswith("fc.") else sp[k]), k
+    half = recipes.interpolate(sp, sf, 0.5)
+    k = "block2.layer.0.bn1.running_mean"
+    torch.testing.assert_close(half[k], (sp[k] + sf[k]) / 2)
+    assert half["bn1.num_batches_tracked"].item() == 8  # alpha >= 0.5: the fine-tuned end's count
+
+
+# ---------------------------------------------------------------- end to end on digits
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("ckpt")
+    profile = tiny_profile()
+
+    def obtain(recipe, dataset="digits-0-4", **overrides):
+        return checkpoints.obtain(recipes.get(recipe, **overrides), dataset, profile, 0, cache_dir=cache, quiet=True)
+    return obtain
+
+
+@pytest.mark.parametrize("recipe", ["scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft"])
+def test_each_recipe_end_to_end(run, recipe):
+    model, info = run(recipe)
+    assert info["model"] == "wrn-10-1" and info["dataset"] == "digits-0-4"
+    assert 0 <= info["accuracy"] <= 100 and info["n_test"] == 50
+    assert len(info["key"]) == 64 and info["settings"]["model"] == "wrn-10-1"
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+    if recipe in ("finetune", "linear_probe"):
+        assert info["upstream"] == {"recipe": "pretrain", "dataset": "digits-5-9"}
+        assert info["upstreams"][0]["dataset"] == "digits-5-9"
+    if recipes.get(recipe).trains:
+        assert info["settings"]["epochs"] == 1 and len(info["history"]) == 1 and info["n_train"] == 40
+
+
+def _backbone(model):
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+
+
+def test_finetune_starts_from_the_upstream_backbone(run):
+    upstream, _ = run("pretrain", "digits-5-9")
+    torch.manual_seed(0)
+    start, frozen = recipes.get("finetune").build("wrn-10-1", 5, [upstream])
+    assert frozen == []
+    for k, v in _backbone(upstream).items():
+        assert torch.equal(start.state_dict()[k], v), k
+    assert start.fc.out_features == 5 and start.fc.in_features == start.feature_dim
+
+
+def test_linear_probe_leaves_the_backbone_untouched(run):
+    upstream, _ = run("pretrain", "digits-5-9")
+    probed, _ = run("linear_probe")
+    for k, v in _backbone(upstream).items():  # parameters and every BN buffer, num_batches_tracked included
+        assert torch.equal(probed.state_dict()[k], v), k
+
+
+def test_lp_ft_starts_from_the_probed_head(run):
+    probed, _ = run("linear_probe")
+    start, _ = recipes.get("lp_ft").build("wrn-10-1", 5, [probed])
+    for k, v in probed.state_dict().items():
+        assert torch.equal(start.state_dict()[k], v), k
+    tuned, info = run("lp_ft")
+    assert info["upstream"] == {"recipe": "linear_probe", "dataset": "digits-0-4"}
+    assert not torch.equal(tuned.fc.weight, probed.fc.weight)
+
+
+def test_wise_ft_endpoints(run):
+    upstream, _ = run("pretrain", "digits-5-9")
+    tuned, _ = run("finetune")
+    at_zero, _ = run("wise_ft", alpha=0.0)
+    at_one, _ = run("wise_ft", alpha=1.0)
+    for k, v in tuned.state_dict().items():
+        assert torch.equal(at_one.state_dict()[k], v), k
+        assert torch.equal(at_zero.state_dict()[k], v if k.startswith("fc.") else upstream.state_dict()[k]), k

@@ -34,7 +34,7 @@ def test_direction_claims(claim_dataset, harness_session):
             if r["dataset"] == claim_dataset and r["group"] == "hendrycks2019"}
     if set(RECIPES) - runs.keys():
         pytest.skip(f"needs both {RECIPES} cases of {claim_dataset} in this run; got {sorted(runs)}")
-    upstream = (runs["finetune"]["recipe"]["upstream"] or {}).get("dataset")
+    upstream = runs["finetune"]["recipe"]["pretrain_dataset"]
     verdicts = bands.check_claims(harness_session.claims(), claim_dataset,
                                   {name: r["report"]["metrics"] for name, r in runs.items()}, upstream=upstream)
     failed = [v.message() for v in verdicts if v.passed is False]

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -152,7 +152,8 @@ def obtain(recipe: recipes.Recipe | str, dataset: str, profile: Profile | str, s
     """The trained model for (recipe, dataset, profile, seed), from the cache or trained now (upstreams first).
 
     Returns the model in eval mode on `device` and an info dict: key, path, from_cache, model, settings,
-    upstream ({"recipe", "dataset"} of the first dependency, or None), accuracy (ID test accuracy, PERCENT),
+    upstream ({"recipe", "dataset"} of the first dependency, or None), pretrain_dataset (where the weights were
+    pretrained, through any depth of dependencies, or None), accuracy (ID test accuracy, PERCENT),
     train_s (training time of this model when it was trained), history, n_train, n_test, upstreams (their infos).
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
@@ -203,9 +204,9 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
         model, info = _materialize(up, ctx)
         inputs.append(model)
         up_infos.append(info)
-    _say(ctx, f"training {run.recipe.name} ({run.model}) on {run.dataset}: "
-              f"{len(run.train_set) if run.train_set is not None else 0} images, {run.epochs if run.recipe.trains else 0} "
-              f"epochs, seed {run.seed}")
+    n_train = len(run.train_set) if run.train_set is not None else 0
+    what = f"{n_train} images, {run.epochs} epochs" if run.recipe.trains else "no training"
+    _say(ctx, f"training {run.recipe.name} ({run.model}) on {run.dataset}: {what}, seed {run.seed}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)
         model, frozen = run.recipe.build(run.model, run.num_classes, [m.cpu() for m in inputs])
@@ -219,16 +220,21 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
     acc, n_test = _test_accuracy(model, run.dataset, ctx)
     info = {"key": run.key, "path": str(path), "from_cache": False, "recipe": run.recipe.name,
             "dataset": run.dataset, "model": run.model, "num_classes": run.num_classes, "seed": run.seed,
-            "settings": run.settings(), "upstream": _upstream_ref(run), "accuracy": acc, "n_test": n_test,
-            "n_train": len(run.train_set) if run.train_set is not None else 0, "train_s": round(train_s, 3),
+            "settings": run.settings(), "upstream": _upstream_ref(run), "pretrain_dataset": _pretrain_dataset(run),
+            "accuracy": acc, "n_test": n_test, "n_train": n_train, "trained": run.recipe.trains,
+            "train_s": round(train_s, 3),
             "history": history, "upstreams": [_brief(i) for i in up_infos]}
     payload = {"format": _FORMAT, "key": run.key, "identity": run.identity(),
                "model": {"name": run.model, "num_classes": run.num_classes},
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "info": json.loads(json.dumps(info))}
-    train.atomic_save(payload, path)
-    sidecar = {"sha256": _sha256(path), "identity": run.identity(), "info": info}
-    _write_text(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True))
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    blob = buffer.getvalue()
+    sidecar = {"sha256": hashlib.sha256(blob).hexdigest(), "identity": run.identity(), "info": info}
+    # The sidecar goes first: a .pt file present means the entry is complete.
+    _atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True).encode())
+    _atomic_write(path, blob)
     partial.unlink(missing_ok=True)
     _say(ctx, f"stored {path} (test accuracy {acc:.2f}%)")
     return model, info
@@ -248,10 +254,14 @@ def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
     payload = _torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT or payload.get("key") != run.key:
         raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
-    model = models.create(run.model, run.num_classes)
+    model = models.create(run.model, run.num_classes, drop_rate=getattr(run.recipe, "drop_rate", 0.0))
     models.load_state_dict(model, payload["state_dict"], source=str(path))
-    info = dict(payload["info"], from_cache=True, path=str(path))
-    return model.to(ctx.options.device).eval(), info
+    return model.to(ctx.options.device).eval(), _as_cached(dict(payload["info"], path=str(path)))
+
+
+def _as_cached(info: dict) -> dict:
+    """A stored info, marked as loaded from the cache down its whole upstream tree."""
+    return dict(info, from_cache=True, upstreams=[_as_cached(u) for u in info.get("upstreams", [])])
 
 
 def _load_user(ckpt: UserCheckpoint, ctx: _Context) -> tuple[nn.Module, dict]:
@@ -309,8 +319,19 @@ def _upstream_ref(run: Run) -> dict | None:
     return {"recipe": first.recipe.name, "dataset": first.dataset}
 
 
+def _pretrain_dataset(node: Run | UserCheckpoint) -> str | None:
+    """Where the weights were pretrained, however deep in the dependencies ("user checkpoint" for a user's)."""
+    if isinstance(node, UserCheckpoint):
+        return "user checkpoint"
+    if node.recipe.name == "pretrain":
+        return node.dataset
+    found = [_pretrain_dataset(u) for u in node.upstreams]
+    return next((f for f in found if f is not None), None)
+
+
 def _brief(info: dict) -> dict:
-    keep = ("key", "recipe", "dataset", "model", "accuracy", "from_cache", "train_s", "path", "upstreams")
+    keep = ("key", "recipe", "dataset", "model", "accuracy", "from_cache", "trained", "train_s", "path",
+            "upstreams")
     return {k: info[k] for k in keep if k in info}
 
 
@@ -330,10 +351,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_text(path: Path, text: str) -> None:
+def _atomic_write(path: Path, blob: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _say(ctx: _Context, message: str) -> None:

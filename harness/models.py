@@ -199,10 +199,11 @@ def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, sour
     A missing, unexpected or wrong-shaped key raises HarnessError naming the first such key."""
     if not isinstance(state, Mapping):
         raise HarnessError(f"{source}: expected a state dict (mapping of names to tensors), got {type(state).__name__}")
-    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-    keep = lambda k: not k.startswith(skip_prefixes)  # noqa: E731
-    state = {k: v for k, v in state.items() if keep(k)}
-    expected = {k: v for k, v in model.state_dict().items() if keep(k)}
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    own = model.state_dict()
+    skipped = {k for k in own if k.startswith(skip_prefixes)}
+    state = {k: v for k, v in state.items() if not k.startswith(skip_prefixes)}
+    expected = {k: v for k, v in own.items() if k not in skipped}
     problems = []
     for key, ref in expected.items():
         if key not in state:
@@ -216,7 +217,5 @@ def load_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], *, sour
     if problems:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise HarnessError(f"{source} does not fit {type(model).__name__}: {problems[0]}{more}")
-    if skip_prefixes:
-        state = {**{k: v for k, v in model.state_dict().items() if not keep(k)}, **state}
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict({**{k: own[k] for k in skipped}, **state}, strict=True)
     return model

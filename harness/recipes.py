@@ -261,4 +261,5 @@ def _coerce(recipe: str, field: str, value, default):
             return value.lower() in ("true", "1")
         return type(default)(value)
     except ValueError:
-        raise HarnessError(f"recipe {recipe!r}: {field} must be of type {type(default).__name__}, got {value!r}") from None
+        kind = type(default).__name__
+        raise HarnessError(f"recipe {recipe!r}: {field} must be of type {kind}, got {value!r}") from None

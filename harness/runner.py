@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import baselines, bands, checkpoints, recipes, scores, store
+from harness import baselines, bands, checkpoints, recipes, scores, store, train
 from harness import data as hdata
 from harness.data import synthetic
 from harness.errors import HarnessError
@@ -72,17 +72,6 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
-    """At most `limit` indices, as equal per class as the counts allow, seeded; all indices when limit is None."""
-    if limit is None or limit >= len(labels):
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    # Round-robin over classes so a class with few images gives its share to the others.
-    order = [idx[i] for i in range(max(map(len, per_class))) for idx in per_class if i < len(idx)]
-    return np.sort(np.asarray(order[:limit]))
-
-
 @dataclass
 class EvalInputs:
     test_x: torch.Tensor
@@ -120,7 +109,8 @@ class Session:
             needed.append(profile.plan(case.dataset).upstream)
         for name in needed:
             try:
-                hdata.load(name, "test", data_root=self.ctx.data_root)
+                size = hdata.registry.get(name).image_size
+                hdata.load(name, "test", data_root=self.ctx.data_root, image_size=size)
             except HarnessError as exc:
                 return str(exc)
         return None
@@ -133,11 +123,12 @@ class Session:
 
     def _build_inputs(self, dataset: str) -> EvalInputs:
         profile, root = self.ctx.profile, self.ctx.data_root
-        test = hdata.load(dataset, "test", data_root=root)
-        test = test.subset(balanced_indices(test.labels, profile.test_limit, seed=0))
-        train = hdata.load(dataset, "train", data_root=root)
-        train = train.subset(balanced_indices(train.labels, profile.train_limit, seed=0))
-        size = test.image_size[0]
+        subset_seed = checkpoints.DATA_SUBSET_SEED  # the same subsets the checkpoints were trained and tested on
+        size = hdata.registry.get(dataset).image_size
+        test = hdata.load(dataset, "test", data_root=root, image_size=size)
+        test = test.subset(train.balanced_indices(test.labels, profile.test_limit, subset_seed))
+        fit = hdata.load(dataset, "train", data_root=root, image_size=size)
+        fit = fit.subset(train.balanced_indices(fit.labels, profile.train_limit, subset_seed))
         n_pool = self.ctx.repetitions * (len(test) // 5)
         ood, missing = {}, {}
         for name in profile.plan(dataset).ood:
@@ -149,7 +140,7 @@ class Session:
                 ood[name] = hdata.normalize(hdata.load_ood(name, data_root=root, image_size=size).images)
             except HarnessError as exc:
                 missing[name] = str(exc)
-        return EvalInputs(hdata.normalize(test.images), test.labels, hdata.normalize(train.images), train.labels,
+        return EvalInputs(hdata.normalize(test.images), test.labels, hdata.normalize(fit.images), fit.labels,
                           ood, missing)
 
     def _model_outputs(self, key: str, model: torch.nn.Module, inputs: EvalInputs):
@@ -168,6 +159,7 @@ class Session:
         recipe = recipes.get(case.recipe, **dict(case.recipe_params))
         t0 = time.perf_counter()
         model, info = checkpoints.obtain(recipe, case.dataset, profile, seed, device=ctx.device,
+                                         upstream_dataset=profile.plan(case.dataset).upstream,
                                          data_root=ctx.data_root, cache_dir=ctx.cache_dir, quiet=ctx.quiet)
         train_s = time.perf_counter() - t0
 
@@ -203,7 +195,8 @@ class Session:
             "profile": profile.name,
             "dataset": case.dataset,
             "model": info["model"],
-            "recipe": {"name": recipe.name, "settings": info["settings"], "upstream": info.get("upstream")},
+            "recipe": {"name": recipe.name, "settings": info["settings"], "upstream": info.get("upstream"),
+                       "pretrain_dataset": info.get("pretrain_dataset")},
             "score": report.score,
             "seed": seed,
             "checkpoint": {"key": info["key"], "from_cache": info["from_cache"], "test_accuracy": info.get("accuracy")},
@@ -215,7 +208,7 @@ class Session:
         }
         metrics = record["report"]["metrics"]
         if self._bands is not None:
-            upstream = (info.get("upstream") or {}).get("dataset")
+            upstream = info.get("pretrain_dataset")
             verdicts = bands.check(self._bands, case.dataset, case.recipe, report.score["name"], metrics, upstream)
             record["verdicts"]["bands"] = [v.to_json() for v in verdicts]
         if self._baseline is not None:

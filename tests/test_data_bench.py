@@ -1,7 +1,9 @@
 """Speed of the data layer (pytest-benchmark): import of the real CIFAR-10 archive, fast vs reference loader.
 
 The loader benchmarks use the CIFAR-10 train split from $HARNESS_DATA_ROOT when it has been imported, else random
-uint8 images of the same shape (50,000 x 32 x 32 x 3): throughput does not depend on pixel values.
+uint8 images of the same shape (50,000 x 32 x 32 x 3): throughput does not depend on pixel values. Both loaders
+run on one CPU thread (the reference path with num_workers=0 is single-threaded anyway): on a busy 2-core
+machine, two intra-op threads make the fast path's small batch ops swing between 1.5 and 50 ms per batch.
 """
 import os
 import time
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import harness.data as data
 from harness.data.importer import import_dataset
@@ -18,6 +21,14 @@ from harness.errors import HarnessError
 SHARED = os.environ.get("HARNESS_SHARED_DATA")
 BATCH = 128
 SPEED = {}  # batches per second, filled by the loader benchmarks for the ratio test
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +59,12 @@ def _batches_per_second(benchmark, loader, n_batches, key):
     benchmark.extra_info["images_per_s"] = round(SPEED[key] * BATCH)
 
 
-def test_bench_fast_loader(benchmark, cifar_train):
+def test_bench_fast_loader(benchmark, cifar_train, one_thread):
     loader = DeviceLoader(cifar_train.images, cifar_train.labels, BATCH, "cpu", augment=True, shuffle=True, seed=0)
     _batches_per_second(benchmark, loader, 100, "fast")
 
 
-def test_bench_reference_loader(benchmark, cifar_train):
+def test_bench_reference_loader(benchmark, cifar_train, one_thread):
     loader = reference_loader(cifar_train, BATCH, augment=True, shuffle=True, seed=0)
     _batches_per_second(benchmark, loader, 16, "reference")
 

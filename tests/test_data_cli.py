@@ -68,6 +68,21 @@ def test_truncated_archive(tmp_path, capsys, cifar_tree):
     assert not (tmp_path / "cache" / "cifar10").exists()
 
 
+def test_plain_tar_cut_at_a_member_boundary(tmp_path, capsys, cifar_tree):
+    import tarfile
+
+    archive = tmp_path / "c.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(cifar_tree / "cifar10-jpeg", arcname="cifar10-jpeg")
+    run(capsys, "import", "cifar10", archive, "--data-root", tmp_path / "ok")  # the whole archive imports
+    assert (tmp_path / "ok" / "cifar10" / "metadata.json").exists()
+    with tarfile.open(archive) as tar:
+        cut_at = tar.getmembers()[-1].offset  # the start of the last member's header
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(archive.read_bytes()[:cut_at])
+    expect_error(capsys, ["import", "cifar10", cut, "--data-root", tmp_path / "c"], str(cut), "truncated")
+
+
 def test_corrupt_archive(tmp_path, capsys):
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4)
@@ -93,6 +108,9 @@ def test_missing_path_and_names(tmp_path, capsys):
                  "cifar10 is read from cifar-pickle, imagefolder")
     expect_error(capsys, ["import", "cifar10", tmp_path, "--image-size", "64", "--data-root", tmp_path],
                  "--image-size only applies")
+    expect_error(capsys, ["import", "cifar10", "--data-root", tmp_path], "give the PATH")
+    expect_error(capsys, ["import", "tinyimagenet32", "--download", "--data-root", tmp_path],
+                 "--download works for cifar10, cifar100, svhn, dtd")
 
 
 def test_folder_without_images(tmp_path, capsys):

@@ -151,3 +151,9 @@ def test_device_loader_input_checks():
     ro.flags.writeable = False
     x, y = next(iter(DeviceLoader(ro, [0, 1], 2)))
     assert y.dtype == torch.int64 and x.shape == (2, 3, 4, 4)
+
+
+def test_reference_loader_independent_of_workers():
+    data = _probe_set(24)
+    runs = [torch.cat([x for x, _ in reference_loader(data, 8, True, True, seed=3, num_workers=w)]) for w in (0, 2)]
+    assert torch.equal(runs[0], runs[1])

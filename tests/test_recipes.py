@@ -10,8 +10,8 @@ from harness.errors import HarnessError
 
 def tiny_profile(**changes):
     """The smoke profile shrunk to seconds: WRN-10-1, one epoch per recipe, 40 training images."""
-    return dataclasses.replace(profiles.get("smoke"), model="wrn-10-1", epochs={r: 1 for r in recipes.names()},
-                               train_limit=40, test_limit=50, **changes)
+    sizes = {"model": "wrn-10-1", "epochs": {r: 1 for r in recipes.names()}, "train_limit": 40, "test_limit": 50}
+    return dataclasses.replace(profiles.get("smoke"), **{**sizes, **changes})
 
 
 def test_reference_settings():
@@ -93,6 +93,8 @@ def test_each_recipe_end_to_end(run, recipe):
     if recipe in ("finetune", "linear_probe"):
         assert info["upstream"] == {"recipe": "pretrain", "dataset": "digits-5-9"}
         assert info["upstreams"][0]["dataset"] == "digits-5-9"
+    if recipe in ("finetune", "linear_probe", "lp_ft", "wise_ft"):
+        assert info["pretrain_dataset"] == "digits-5-9"
     if recipes.get(recipe).trains:
         assert info["settings"]["epochs"] == 1 and len(info["history"]) == 1 and info["n_train"] == 40
 

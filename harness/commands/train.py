@@ -1,8 +1,6 @@
 """`python -m harness train`: train (or fetch from the checkpoint cache) one recipe's model, upstreams first."""
 from __future__ import annotations
 
-import argparse
-
 from harness import checkpoints, recipes
 from harness.errors import HarnessError
 from harness.profiles import get as get_profile
@@ -12,7 +10,7 @@ from harness.profiles import names as profile_names
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train", help="train a recipe's model (cached; upstream models are trained first, once)",
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__)
     p.add_argument("--recipe", required=True, help=f"one of: {', '.join(recipes.names())}")
     p.add_argument("--dataset", required=True, help="in-distribution dataset (harness.data.registry names)")
     p.add_argument("--upstream-dataset", help="pretraining dataset (default: the profile's upstream for --dataset)")
@@ -53,18 +51,25 @@ def run(args) -> int:
         recipe, args.dataset, profile, seed, cache_dir=args.cache_dir, data_root=args.data_root,
         device=args.device, upstream_dataset=args.upstream_dataset, upstream_checkpoint=user, epochs=args.epochs,
         quiet=args.quiet, loader=args.loader, amp=args.amp, channels_last=args.channels_last, compile=args.compile)
-    for line in _lines(info, depth=0):
+    for line in _lines(info, depth=0, seen=set()):
         print(line)
     return 0
 
 
-def _lines(info: dict, depth: int) -> list[str]:
-    """Upstreams first (they were trained first), then this model."""
+def _lines(info: dict, depth: int, seen: set[str]) -> list[str]:
+    """Upstreams first (they were trained first), then this model; a model shared by two paths is listed once."""
     out = []
     for up in info.get("upstreams", []):
-        out += _lines(up, depth + 1)
+        if up["key"] not in seen:
+            seen.add(up["key"])
+            out += _lines(up, depth + 1, seen)
     accuracy = f"{info['accuracy']:.2f}%" if info.get("accuracy") is not None else "n/a"
-    source = "cached" if info.get("from_cache") else f"trained in {info.get('train_s', 0):.1f} s"
+    if info.get("from_cache"):
+        source = "cached"
+    elif info.get("trained"):
+        source = f"trained in {info['train_s']:.1f} s"
+    else:
+        source = "built from its upstreams, no training"
     role = "upstream " if depth else ""
     out.append(f"{role}{info.get('recipe', '?')} on {info.get('dataset') or 'user checkpoint'}: test accuracy "
                f"{accuracy} ({source}) -> {info['path']}")

@@ -1,17 +1,18 @@
 """Datasets as uint8 arrays: readers of on-disk formats, the import cache, the registry, synthetic OOD sets, loaders.
 
-Public API: ImageSet, normalize, load, load_ood, data_root, and the modules registry, synthetic, loaders.
+Public API: ImageSet, normalize, load, load_ood, data_root, and the modules registry, synthetic, loaders;
+`python -m harness data import|list` (harness.data.importer) fills and shows the cache.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from harness.data import cache, digits, registry, synthetic
+from harness.data import cache, digits, loaders, registry, synthetic
 from harness.data.cache import data_root
 from harness.data.imageset import ImageSet, normalize
 from harness.errors import HarnessError
 
-__all__ = ["ImageSet", "normalize", "load", "load_ood", "data_root", "registry", "synthetic", "import_hint"]
+__all__ = ["ImageSet", "normalize", "load", "load_ood", "data_root", "registry", "synthetic", "loaders", "import_hint"]
 
 SPLIT_ALIASES = {"val": "test"}
 

@@ -55,8 +55,9 @@ def normalize(x: torch.Tensor | np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(x)
     if x.dtype != torch.uint8 or x.dim() != 4 or x.shape[3] != 3:
         raise ValueError(f"normalize expects a uint8 tensor (N, H, W, 3), got {x.dtype} {tuple(x.shape)}")
-    return _normalize_nchw(x.permute(0, 3, 1, 2))
+    return normalize_nchw(x.permute(0, 3, 1, 2))
 
 
-def _normalize_nchw(x: torch.Tensor) -> torch.Tensor:
+def normalize_nchw(x: torch.Tensor) -> torch.Tensor:
+    """uint8 NCHW -> float32 NCHW in [-1, 1]."""
     return x.to(torch.float32).div_(255).sub_(0.5).div_(0.5).contiguous()

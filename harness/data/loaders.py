@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from harness.data.imageset import ImageSet, _normalize_nchw
+from harness.data.imageset import ImageSet, normalize_nchw
 
 PAD = 4
 
@@ -39,7 +39,8 @@ class DeviceLoader:
             labels = torch.from_numpy(np.require(labels, np.int64, requirements=["C", "W"]))
         images, labels = torch.as_tensor(images), torch.as_tensor(labels)
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[3] != 3:
-            raise ValueError(f"DeviceLoader expects uint8 images (N, H, W, 3), got {images.dtype} {tuple(images.shape)}")
+            raise ValueError(f"DeviceLoader expects uint8 images (N, H, W, 3), "
+                             f"got {images.dtype} {tuple(images.shape)}")
         if labels.shape != (images.shape[0],):
             raise ValueError(f"DeviceLoader labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
         if batch_size < 1:
@@ -87,7 +88,7 @@ class DeviceLoader:
             if self.augment:
                 x = _crop_flip(x, dy[sl], dx[sl], flip[sl])
             self.position = b + 1
-            yield _normalize_nchw(x), self.labels[idx]
+            yield normalize_nchw(x), self.labels[idx]
         self.epoch += 1
         self.position = 0
 

@@ -69,9 +69,19 @@ class Source:
                             progress.update(raw.tell(), size)
         except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
             raise HarnessError(f"{self.path}: truncated or corrupt archive ({one_line(exc)})") from None
+        if self.path.name.lower().endswith(".tar") and not self._ends_with_eof_marker(size):
+            raise HarnessError(f"{self.path}: truncated or corrupt archive (no end-of-archive marker)")
         if progress is not None:
             progress.update(size, size)
         self._members = members
+
+    def _ends_with_eof_marker(self, size: int) -> bool:
+        # An uncompressed tar cut at a member boundary reads as a shorter valid archive; POSIX tar ends with two
+        # zero blocks, which a cut loses. (Compressed archives are caught by their decompressor's own check.)
+        with open(self.path, "rb") as f:
+            f.seek(max(0, size - 1024))
+            tail = f.read()
+        return len(tail) == 1024 and not any(tail)
 
     def files(self) -> list[str]:
         """All regular files, relative POSIX paths, sorted."""

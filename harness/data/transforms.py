@@ -1,8 +1,6 @@
 """Import-time resizing for sources whose images differ in size (the reference OOD transforms, torchvision on PIL)."""
 from __future__ import annotations
 
-from PIL import Image
-
 from harness.data.registry import RESIZE, RESIZE_CENTER_CROP
 
 

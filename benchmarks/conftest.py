@@ -1,6 +1,7 @@
 """The benchmark cases' shared machinery: the run context from the options, skips, the closing summary."""
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import datetime
@@ -8,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from casekit import seeds
 from harness import profiles, store
 from harness.errors import HarnessError
 from harness.runner import Case, RunContext, Session, resolve_device
 from harness.summary import summary_table
 
-_SESSION_KEY = pytest.StashKey[Session]()
+_CONTEXT_KEY = pytest.StashKey[RunContext]()
 _START_KEY = pytest.StashKey[float]()
 
 
@@ -35,26 +37,33 @@ def _context(config: pytest.Config) -> RunContext:
                       data_root=Path(data_root) if data_root else None,
                       cache_dir=Path(config.getoption("--cache-dir")) if config.getoption("--cache-dir") else None,
                       num_to_avg=config.getoption("--num-to-avg"), download=config.getoption("--download"),
-                      quiet=config.getoption("verbose") < 2)
+                      quiet=config.getoption("verbose") < 1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Validate the options before collection, so a typo is a usage error, not 20 failing cases."""
+    config.stash[_CONTEXT_KEY] = _context(config)
+    seeds(config)
 
 
 @pytest.fixture(scope="session")
 def harness_session(request) -> Session:
-    config = request.config
-    if _SESSION_KEY not in config.stash:
-        config.stash[_SESSION_KEY] = Session(_context(config))
-    return config.stash[_SESSION_KEY]
+    return Session(request.config.stash[_CONTEXT_KEY])
 
 
 @pytest.fixture
-def run_case(harness_session, benchmark):
-    """Run a case (skipping it with the reason when its device or data is absent) and time it with pytest-benchmark."""
+def run_case(harness_session, benchmark, capsys):
+    """Run a case (skipping it with the reason when its device or data is absent) and time it with pytest-benchmark.
+
+    With -v, training progress goes straight to the terminal (past pytest's capture)."""
 
     def run(case: Case, seed: int) -> dict:
         reason = harness_session.unavailable(case)
         if reason:
             pytest.skip(reason)
-        record = benchmark.pedantic(harness_session.run, args=(case, seed), rounds=1, iterations=1)
+        live = capsys.disabled() if not harness_session.ctx.quiet else contextlib.nullcontext()
+        with live:
+            record = benchmark.pedantic(harness_session.run, args=(case, seed), rounds=1, iterations=1)
         benchmark.extra_info.update({
             "case_id": case.id, "seed": seed, "profile": record["profile"], "timings": record["timings"],
             "metrics": {k: v["mean"] for k, v in record["report"]["metrics"].items()},

@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import leaderboard
-
-try:
-    from test_leaderboard import make_record, write_json
-except ImportError:  # collected as a package (tests/__init__.py present)
-    from tests.test_leaderboard import make_record, write_json
+from record_factory import make_record, write_json
 
 pytestmark = pytest.mark.browser
 

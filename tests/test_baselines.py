@@ -1,0 +1,117 @@
+"""Regression baselines: written from records, checked within tolerances, and they catch a broken metric."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from harness import baselines, cli, metrics, scores
+from harness.errors import HarnessError
+from harness.evaluate import evaluate_arrays
+from record_factory import make_record, write_json
+
+
+def _evaluated_metrics() -> dict:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 500)
+    id_logits = rng.normal(size=(500, 5)) + 2.5 * np.eye(5)[labels]
+    ood_logits = {"noise": rng.normal(size=(400, 5)), "shifted": rng.normal(size=(400, 5)) + 1.0}
+    report = evaluate_arrays(id_logits, labels, ood_logits, scores.get("msp"), num_to_avg=3, seed=0)
+    return report.to_json()["metrics"]
+
+
+def _record_with(metric_values: dict, case_id="digits-0-4-scratch-msp") -> dict:
+    record = make_record(case_id)
+    record["report"]["metrics"] = metric_values
+    return record
+
+
+@pytest.fixture
+def baseline_dir(tmp_path):
+    results = tmp_path / "results"
+    write_json(results / "a.json", _record_with(_evaluated_metrics()))
+    write_json(results / "b.json", _record_with(_evaluated_metrics(), "digits-0-4-finetune-msp"))
+    path, n = baselines.update("smoke", results, tmp_path / "baselines")
+    assert n == 2 and path == tmp_path / "baselines" / "smoke.json"
+    return tmp_path / "baselines"
+
+
+def test_an_identical_run_passes_every_metric(baseline_dir):
+    base = baselines.load("smoke", baseline_dir)
+    verdicts = baselines.check(_record_with(_evaluated_metrics()), base)
+    assert verdicts and all(v.passed for v in verdicts)
+    assert {v.metric for v in verdicts} >= {"accuracy", "ood/mean/auroc", "ood/noise/aupr@ood", "calib/rms"}
+
+
+def test_a_sign_flip_in_aupr_fails_against_the_baseline(baseline_dir, monkeypatch):
+    """The acceptance check of the regression gate: break a metric on purpose, the gate must catch it."""
+    real_aupr = metrics.aupr
+    monkeypatch.setattr(metrics, "aupr", lambda id_s, ood_s, positive="ood": real_aupr(
+        -np.asarray(id_s), -np.asarray(ood_s), positive=positive))
+    verdicts = baselines.check(_record_with(_evaluated_metrics()), baselines.load("smoke", baseline_dir))
+    failed = {v.metric for v in verdicts if not v.passed}
+    assert "ood/mean/aupr@ood" in failed and "ood/noise/aupr@id" in failed
+    assert not any(key.endswith("auroc") for key in failed), "only the AUPR keys moved"
+    message = next(v for v in verdicts if v.metric == "ood/mean/aupr@ood").message()
+    assert "baseline" in message and "moved by" in message
+
+
+def test_a_small_float_wobble_is_within_tolerance_a_real_move_is_not(baseline_dir):
+    base = baselines.load("smoke", baseline_dir)
+    values = _evaluated_metrics()
+    values["accuracy"] = {**values["accuracy"], "mean": values["accuracy"]["mean"] + 0.3}
+    values["calib/nll"] = {**values["calib/nll"], "mean": values["calib/nll"]["mean"] + 0.2}
+    verdicts = {v.metric: v for v in baselines.check(_record_with(values), base)}
+    assert verdicts["accuracy"].passed and verdicts["accuracy"].tolerance == 0.5
+    assert not verdicts["calib/nll"].passed and verdicts["calib/nll"].tolerance == 0.05
+
+
+def test_a_missing_metric_fails_and_an_unknown_case_has_no_verdicts(baseline_dir):
+    base = baselines.load("smoke", baseline_dir)
+    values = _evaluated_metrics()
+    del values["ood/mean/auroc"]
+    missing = [v for v in baselines.check(_record_with(values), base) if v.measured is None]
+    assert [v.metric for v in missing] == ["ood/mean/auroc"] and not missing[0].passed
+    assert "missing" in missing[0].message()
+    assert baselines.check(_record_with(values, "digits-0-4-new-case"), base) is None
+
+
+def test_tolerance_patterns_first_match_wins():
+    table = {"calib/nll": 0.05, "ood/*": 2.0, "*": 0.5}
+    assert baselines.tolerance_for("calib/nll", table) == 0.05
+    assert baselines.tolerance_for("ood/mean/auroc", table) == 2.0
+    assert baselines.tolerance_for("accuracy", table) == 0.5
+    with pytest.raises(HarnessError, match="no tolerance"):
+        baselines.tolerance_for("accuracy", {"calib/*": 1.0})
+
+
+def test_a_corrupt_baseline_file_names_file_and_line(tmp_path):
+    (tmp_path / "smoke.json").write_text('{\n "format_version": 1,\n "cases": {,}\n}')
+    with pytest.raises(HarnessError, match=r"smoke.json: invalid JSON at line 3"):
+        baselines.load("smoke", tmp_path)
+    (tmp_path / "mini.json").write_text(json.dumps({"format_version": 99, "cases": {}}))
+    with pytest.raises(HarnessError, match="baseline update"):
+        baselines.load("mini", tmp_path)
+    assert baselines.load("paper", tmp_path) is None
+
+
+def test_cli_update_writes_the_file_and_reports_missing_records(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_json(results / "a.json", _record_with(_evaluated_metrics()))
+    assert cli.main(["baseline", "update", "--profile", "smoke", "--results", str(results),
+                     "--out-dir", str(tmp_path / "out")]) == 0
+    assert "1 cases" in capsys.readouterr().out and (tmp_path / "out" / "smoke.json").exists()
+    assert cli.main(["baseline", "update", "--profile", "mini", "--results", str(results),
+                     "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no readable records of profile 'mini'") and err.count("\n") == 1
+
+
+def test_shipped_smoke_baseline_loads_and_covers_every_smoke_case():
+    base = baselines.load("smoke")
+    assert base is not None and base["profile"] == "smoke"
+    from harness import profiles, scores as score_registry
+    plan = profiles.get("smoke").datasets[0]
+    expected = {f"{plan.id}-{recipe}-{score}/s0" for recipe in ("scratch", "finetune") for score in score_registry.names()}
+    assert expected <= set(base["cases"])

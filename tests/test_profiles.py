@@ -1,0 +1,45 @@
+"""Profiles are data: every name they use must exist in the registries they refer to."""
+import pytest
+
+from harness import models, profiles, recipes
+from harness.data import registry, synthetic
+from harness.errors import HarnessError
+
+
+def test_the_three_profiles_exist_in_order():
+    assert profiles.names() == ["smoke", "mini", "paper"]
+
+
+@pytest.mark.parametrize("name", profiles.names())
+def test_every_name_in_a_profile_is_known(name):
+    profile = profiles.get(name)
+    models.create(profile.model, num_classes=10)
+    assert set(profile.epochs) <= set(recipes.names())
+    assert all(n > 0 for n in profile.epochs.values())
+    for plan in profile.datasets:
+        registry.get(plan.id)
+        registry.get(plan.upstream)
+        for ood in plan.ood:
+            assert ood in synthetic.KINDS or registry.get_ood(ood), ood
+        assert profile.plan(plan.id) is plan
+
+
+def test_cpu_profiles_are_deterministic_gates_and_paper_runs_on_the_gpu():
+    assert profiles.get("smoke").device == profiles.get("mini").device == "cpu"
+    assert profiles.get("smoke").deterministic and profiles.get("mini").deterministic
+    paper = profiles.get("paper")
+    assert paper.device == "cuda" and paper.model == "wrn-40-2" and paper.epochs == {}
+    assert paper.train_limit is None and paper.test_limit is None and paper.num_to_avg == 5
+
+
+def test_smoke_needs_no_import():
+    smoke = profiles.get("smoke")
+    assert smoke.id_dataset == "digits-0-4" and smoke.upstream_dataset == "digits-5-9"
+    assert registry.get("digits-0-4") and registry.get("digits-5-9")
+
+
+def test_unknown_names_list_the_known_ones():
+    with pytest.raises(HarnessError, match="known profiles: smoke, mini, paper"):
+        profiles.get("papr")
+    with pytest.raises(HarnessError, match="has no in-distribution dataset 'svhn'"):
+        profiles.get("smoke").plan("svhn")

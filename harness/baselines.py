@@ -44,7 +44,7 @@ class BaselineVerdict:
 
     def to_json(self) -> dict:
         return {"metric": self.metric, "measured": self.measured, "expected": self.expected,
-                "tolerance": self.tolerance, "passed": self.passed}
+                "tolerance": self.tolerance, "passed": self.passed, "message": self.message()}
 
 
 def tolerance_for(metric: str, tolerances: dict[str, float]) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness import cli, runner
+from harness import baselines, cli, runner
 from harness.runner import Case
 from record_factory import make_record
 
@@ -76,6 +76,10 @@ def test_failures_name_band_and_baseline_misses():
     assert runner.failures(record) == ["band: ood/mean/auroc = 80 outside"]
     record["profile"] = "smoke"
     assert any("has no entry for this case" in f for f in runner.failures(record))
+    moved = baselines.BaselineVerdict("ood/mean/aupr@ood", 44.8, 20.97, 0.5, False)
+    record["verdicts"]["baseline"] = [moved.to_json(), baselines.BaselineVerdict("accuracy", 1, 1, 0.5, True).to_json()]
+    assert runner.failures(record)[1:] == [
+        "baseline: ood/mean/aupr@ood = 44.8000, baseline 20.9700 +- 0.5 (moved by +23.8300)"]
 
 
 def test_resolve_device():

@@ -251,7 +251,7 @@ def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
     if actual != sidecar.get("sha256"):
         raise HarnessError(f"cached checkpoint {path} is damaged (sha256 {actual}, recorded {sidecar.get('sha256')}); "
                            f"delete it to retrain")
-    payload = _torch_load(path)
+    payload = _load_weights_only(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT or payload.get("key") != run.key:
         raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
     model = models.create(run.model, run.num_classes, drop_rate=getattr(run.recipe, "drop_rate", 0.0))
@@ -288,10 +288,10 @@ def load_verified(path: str | os.PathLike, sha256: str):
     actual = _sha256(path)
     if actual != expected:
         raise HarnessError(f"checkpoint {path} has sha256 {actual}, expected {expected}: wrong or damaged file")
-    return _torch_load(path)
+    return _load_weights_only(path)
 
 
-def _torch_load(path: Path):
+def _load_weights_only(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle with disallowed globals, not a torch file

@@ -16,6 +16,7 @@ from harness.errors import HarnessError
 from harness.store import read_records
 
 BASELINE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines"
+GATED_PROFILES = ("smoke", "mini")  # the deterministic CPU profiles; paper runs are gated by the bands instead
 FORMAT_VERSION = 1
 
 # Absolute tolerances, first matching pattern wins. CPU profiles are deterministic on a given CPU and thread

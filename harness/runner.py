@@ -89,7 +89,7 @@ class Session:
         self._outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}
         self._bands = (bands.load_all(BANDS_DIR, datasets=hdata.registry.names(), recipes=recipes.names(),
                                       scores=scores.names()) if ctx.profile.name == "paper" else None)
-        self._baseline = baselines.load(ctx.profile.name) if ctx.profile.device == "cpu" else None
+        self._baseline = baselines.load(ctx.profile.name) if ctx.profile.name in baselines.GATED_PROFILES else None
         self.results: list[dict] = []
 
     def claims(self) -> bands.BandFile | None:
@@ -217,14 +217,11 @@ class Session:
         return record
 
 
-BASELINE_PROFILES = ("smoke", "mini")
-
-
 def failures(record: dict) -> list[str]:
     """Why a record fails its gates: non-proxy band misses (paper profile), baseline misses (CPU profiles)."""
     problems = [f"band: {v['message']}" for v in record["verdicts"]["bands"] if v["passed"] is False and not v["proxy"]]
     baseline = record["verdicts"]["baseline"]
-    if baseline is None and record["profile"] in BASELINE_PROFILES:
+    if baseline is None and record["profile"] in baselines.GATED_PROFILES:
         problems.append(f"baseline: benchmarks/baselines/{record['profile']}.json has no entry for this case; "
                         f"run `python -m harness baseline update --profile {record['profile']}` after a good run")
     problems += [f"baseline: {v['message']}" for v in baseline or [] if not v["passed"]]

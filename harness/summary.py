@@ -1,6 +1,8 @@
 """The compact table printed at the end of `pytest benchmarks`."""
 from __future__ import annotations
 
+from harness.baselines import GATED_PROFILES
+
 COLUMNS = (("acc", "accuracy"), ("AUROC", "ood/mean/auroc"), ("AUPR", "ood/mean/aupr@ood"),
            ("FPR95", "ood/mean/fpr95@ood"), ("RMS", "calib/rms"), ("MAD", "calib/mad"), ("ECE", "calib/ece"))
 
@@ -17,7 +19,7 @@ def _status(record: dict) -> str:
     if baseline is not None:
         parts.append("baseline ok" if all(v["passed"] for v in baseline) else
                      f"baseline {sum(not v['passed'] for v in baseline)} moved")
-    elif record["profile"] in ("smoke", "mini"):
+    elif record["profile"] in GATED_PROFILES:
         parts.append("no baseline")
     return ", ".join(parts) or "-"
 

@@ -7,20 +7,28 @@ import subprocess
 
 import pytest
 
+from harness import options
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "uncertainty harness benchmark options")
     group.addoption("--profile", default="smoke", help="smoke (default, CPU, offline) | mini (CPU, real data) | paper (GPU)")
-    group.addoption("--data-root", default=None,
+    group.addoption("--data-root", default=None, type=options.directory,
                     help="imported datasets (default: $HARNESS_DATA_ROOT, else the per-user cache dir)")
     group.addoption("--device", default="auto", help="auto (CUDA if present, else CPU) | cpu | cuda | cuda:N")
-    group.addoption("--results-dir", default=None, help="where result records go (default results/<profile>)")
-    group.addoption("--seeds", default=None, help="comma-separated training seeds (default: the profile's)")
-    group.addoption("--num-to-avg", type=int, default=None, help="OOD repetitions (default: the profile's, 5)")
+    group.addoption("--results-dir", default=None, type=options.directory,
+                    help="where result records go (default results/<profile>)")
+    group.addoption("--seeds", default=None, type=options.seed_list,
+                    help="comma-separated training seeds (default: the profile's); seeds outside the profile's "
+                         "are measured and recorded but not baseline-gated")
+    group.addoption("--num-to-avg", type=options.positive_int, default=None,
+                    help="OOD repetitions >= 1 (default: the profile's, 5); another count is not baseline-gated")
     group.addoption("--download", action="store_true",
                     help="let torchvision download missing datasets that it knows (off: offline)")
-    group.addoption("--cache-dir", default=None, help="trained-checkpoint cache (default: <data root>/checkpoints)")
-
+    group.addoption("--cache-dir", default=None, type=options.directory,
+                    help="trained-checkpoint cache (default: <data root>/checkpoints)")
+    group.addoption("--allow-skips", action="store_true",
+                    help="exit 0 even when benchmark cases were skipped (default: a skipped case fails the run)")
 
 def _visible_gpus() -> list[str]:
     """GPU ids without initialising CUDA (that must wait until CUDA_VISIBLE_DEVICES is pinned)."""

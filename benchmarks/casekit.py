@@ -8,13 +8,8 @@ from harness.runner import Case, failures
 
 
 def seeds(config: pytest.Config) -> list[int]:
-    raw = config.getoption("--seeds")
-    if raw is None:
-        return list(profiles.get(config.getoption("--profile")).seeds)
-    try:
-        return [int(s) for s in raw.split(",") if s.strip()]
-    except ValueError:
-        raise pytest.UsageError(f"--seeds expects comma-separated integers, got {raw!r}") from None
+    chosen = config.getoption("--seeds")
+    return list(chosen if chosen is not None else profiles.get(config.getoption("--profile")).seeds)
 
 
 def case_params(config: pytest.Config, cases: list[Case]) -> list:

@@ -1,22 +1,24 @@
 """The benchmark cases' shared machinery: the run context from the options, skips, the closing summary."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import time
+from argparse import ArgumentTypeError
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from casekit import seeds
-from harness import profiles, store
+from harness import options, profiles, runner, store
 from harness.errors import HarnessError
 from harness.runner import Case, RunContext, Session, resolve_device
 from harness.summary import summary_table
 
 _CONTEXT_KEY = pytest.StashKey[RunContext]()
 _START_KEY = pytest.StashKey[float]()
+_OUTCOMES: dict[str, tuple[str, str]] = {}  # benchmark case nodeid -> ("passed" | "failed" | "skipped", reason)
 
 
 def _context(config: pytest.Config) -> RunContext:
@@ -32,18 +34,26 @@ def _context(config: pytest.Config) -> RunContext:
 
         torch.set_num_threads(profile.cpu_threads)
     results = config.getoption("--results-dir") or Path("results") / profile.name
-    data_root = config.getoption("--data-root") or os.environ.get("HARNESS_DATA_ROOT")
-    return RunContext(profile=profile, device=device, results_dir=Path(results),
-                      data_root=Path(data_root) if data_root else None,
-                      cache_dir=Path(config.getoption("--cache-dir")) if config.getoption("--cache-dir") else None,
-                      num_to_avg=config.getoption("--num-to-avg"), download=config.getoption("--download"),
-                      quiet=config.getoption("verbose") < 1)
+    data_root = config.getoption("--data-root")
+    if data_root is None and os.environ.get("HARNESS_DATA_ROOT"):
+        try:
+            data_root = options.directory(os.environ["HARNESS_DATA_ROOT"])
+        except ArgumentTypeError as exc:
+            raise pytest.UsageError(f"$HARNESS_DATA_ROOT: {exc}") from None
+    try:
+        band_file = runner.load_bands()  # every band file, whatever the profile: a typo fails every run
+    except HarnessError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return RunContext(profile=profile, device=device, results_dir=Path(results), data_root=data_root,
+                      cache_dir=config.getoption("--cache-dir"), num_to_avg=config.getoption("--num-to-avg"),
+                      download=config.getoption("--download"), quiet=config.getoption("verbose") < 0,
+                      bands=band_file)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Validate the options before collection, so a typo is a usage error, not 20 failing cases."""
     config.stash[_CONTEXT_KEY] = _context(config)
-    seeds(config)
+    _OUTCOMES.clear()
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +83,44 @@ def run_case(harness_session, benchmark, capsys):
     return run
 
 
+def _written_at(record: dict) -> float:
+    stamp = record["provenance"].get("time_utc") or "1970-01-01T00:00:00Z"
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Tally benchmark cases (on the xdist controller too: it receives every worker's reports)."""
+    if "benchmark_case" not in report.keywords:
+        return
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _OUTCOMES[report.nodeid] = ("skipped", reason.removeprefix("Skipped: "))
+    elif report.failed:
+        _OUTCOMES[report.nodeid] = ("failed", "")
+    elif report.when == "call":
+        _OUTCOMES.setdefault(report.nodeid, ("passed", ""))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_START_KEY] = time.time()
+
+
+def skipped_summary() -> str | None:
+    """One line when benchmark cases were skipped (the run measured less than it was asked to), else None."""
+    skipped = [reason for outcome, reason in _OUTCOMES.values() if outcome == "skipped"]
+    if not skipped:
+        return None
+    reason, count = collections.Counter(skipped).most_common(1)[0]
+    others = "" if count == len(skipped) else f" (and {len(skipped) - count} for other reasons)"
+    return (f"{len(skipped)} of {len(_OUTCOMES)} benchmark cases skipped, {count} because: {reason}{others}; "
+            f"pass --allow-skips to exit 0 anyway")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return
+    if session.exitstatus == 0 and skipped_summary() and not session.config.getoption("--allow-skips"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _written_at(record: dict) -> float:
@@ -84,15 +130,17 @@ def _written_at(record: dict) -> float:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """A table of this run's records; read from disk so that xdist workers' results are included."""
-    if not any("benchmarks" in str(arg) for arg in config.args) or hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
         return
-    ctx_results = config.getoption("--results-dir") or Path("results") / config.getoption("--profile")
+    ctx = config.stash[_CONTEXT_KEY]
     started = config.stash.get(_START_KEY, 0.0)
-    records, _ = store.read_records(Path(ctx_results))
+    records, _ = store.read_records(ctx.results_dir)
     mine = [r for r in records if _written_at(r) >= int(started)]
-    if not mine:
-        return
-    terminalreporter.section("uncertainty harness results")
-    for line in summary_table(mine):
-        terminalreporter.write_line(line)
-    terminalreporter.write_line(f"{len(mine)} records in {Path(ctx_results).resolve()}")
+    if mine:
+        terminalreporter.section("uncertainty harness results")
+        for line in summary_table(mine):
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(f"{len(mine)} records in {ctx.results_dir.resolve()}")
+    skipped = skipped_summary()
+    if skipped:
+        terminalreporter.write_line(f"harness: {skipped}", red=not config.getoption("--allow-skips"), bold=True)

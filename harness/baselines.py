@@ -12,7 +12,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import profiles
 from harness.errors import HarnessError
+from harness.profiles import Profile
 from harness.store import read_records
 
 BASELINE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines"
@@ -77,6 +79,24 @@ def case_key(record: dict) -> str:
     return f"{record['case_id']}/s{record['seed']}"
 
 
+def not_gated(record: dict, profile: Profile) -> str | None:
+    """Why the baseline does not gate this record, or None when it does.
+
+    A baseline holds the profile's default seeds and repetitions; a run with other seeds (`--seeds`) or another
+    number of OOD repetitions (`--num-to-avg`) is measured and recorded, but there is nothing to compare it with.
+    """
+    if profile.name not in GATED_PROFILES:
+        return None
+    if record["seed"] not in profile.seeds:
+        return (f"seed {record['seed']} is not a baseline seed of profile {profile.name!r} "
+                f"(baseline seeds: {', '.join(map(str, profile.seeds))})")
+    repetitions = record["report"].get("num_to_avg")
+    if repetitions != profile.num_to_avg:
+        return (f"num_to_avg {repetitions} differs from the {profile.num_to_avg} OOD repetitions "
+                f"the {profile.name!r} baseline was measured with")
+    return None
+
+
 def check(record: dict, baseline: dict) -> list[BaselineVerdict] | None:
     """Verdicts for every baseline metric of this case; None when the baseline has no entry for it."""
     expected = baseline["cases"].get(case_key(record))
@@ -92,21 +112,36 @@ def check(record: dict, baseline: dict) -> list[BaselineVerdict] | None:
     return verdicts
 
 
-def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR) -> tuple[Path, int]:
-    """Rewrite the profile's baseline from the records under results_dir; returns (path, number of cases)."""
+def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
+           replace: bool = False) -> tuple[Path, int]:
+    """Write the baseline entries of the cases recorded under results_dir; returns (path, number of cases written).
+
+    By default the entries of other cases already in the file are kept (adding a case does not re-measure the
+    others); `replace=True` rewrites the file from these records alone. Records that the baseline cannot gate
+    (other seeds or repetitions, see `not_gated`) are skipped and named.
+    """
+    plan = profiles.get(profile)
     records, problems = read_records(results_dir)
     for problem in problems:
         print(f"skipped {problem}")
-    mine = [r for r in records if r["profile"] == profile]
+    mine = []
+    for record in (r for r in records if r["profile"] == profile):
+        reason = not_gated(record, plan)
+        if reason:
+            print(f"skipped {record['case_id']} (seed {record['seed']}): {reason}")
+        else:
+            mine.append(record)
     if not mine:
-        raise HarnessError(f"no readable records of profile {profile!r} under {results_dir}; "
+        raise HarnessError(f"no gateable records of profile {profile!r} under {results_dir}; "
                            f"run `pytest benchmarks --profile {profile} --results-dir {results_dir}` first")
-    commits = sorted({r["provenance"].get("git_commit") or "unknown" for r in mine})
-    cases = {case_key(r): {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())} for r in mine}
+    old = None if replace else load(profile, directory)
+    cases = dict(old["cases"]) if old else {}
+    cases.update({case_key(r): {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())} for r in mine})
+    commits = {r["provenance"].get("git_commit") or "unknown" for r in mine} | set(old["from_commits"] if old else [])
     data = {
         "format_version": FORMAT_VERSION,
         "profile": profile,
-        "from_commits": commits,
+        "from_commits": sorted(commits),
         "tolerances": TOLERANCES,
         "cases": dict(sorted(cases.items())),
     }
@@ -116,4 +151,4 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR) -> t
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(json.dumps(data, indent=1, sort_keys=False) + "\n")
     os.replace(tmp, path)
-    return path, len(cases)
+    return path, len(mine)

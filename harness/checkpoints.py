@@ -256,7 +256,10 @@ def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
         raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
     model = models.create(run.model, run.num_classes, drop_rate=getattr(run.recipe, "drop_rate", 0.0))
     models.load_state_dict(model, payload["state_dict"], source=str(path))
-    return model.to(ctx.options.device).eval(), _as_cached(dict(payload["info"], path=str(path)))
+    info = _as_cached(dict(payload["info"], path=str(path)))
+    _say(ctx, f"loaded {run.recipe.name} on {run.dataset} from the cache: {path} "
+              f"(test accuracy {info.get('accuracy', float('nan')):.2f}%)")
+    return model.to(ctx.options.device).eval(), info
 
 
 def _as_cached(info: dict) -> dict:

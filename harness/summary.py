@@ -19,6 +19,8 @@ def _status(record: dict) -> str:
     if baseline is not None:
         parts.append("baseline ok" if all(v["passed"] for v in baseline) else
                      f"baseline {sum(not v['passed'] for v in baseline)} moved")
+    elif verdicts.get("not_gated"):
+        parts.append("not gated")
     elif record["profile"] in GATED_PROFILES:
         parts.append("no baseline")
     return ", ".join(parts) or "-"

@@ -114,6 +114,9 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         if checkpoint_path is not None and Path(checkpoint_path).exists():
             result.history = _resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader, device)
             result.resumed_from_epoch = len(result.history)
+            if not options.quiet:
+                print(f"resumed from epoch {result.resumed_from_epoch}/{hyper.epochs} ({checkpoint_path})",
+                      file=sys.stderr, flush=True)
         progress = _Progress(hyper.epochs, steps_per_epoch, quiet=options.quiet)
         started = time.perf_counter()
         for epoch in range(len(result.history), hyper.epochs):

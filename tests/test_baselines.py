@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import baselines, cli, metrics, scores
+from harness import baselines, cli, metrics, profiles, runner, scores, summary
 from harness.errors import HarnessError
 from harness.evaluate import evaluate_arrays
 from record_factory import make_record, write_json
@@ -21,8 +21,8 @@ def _evaluated_metrics() -> dict:
     return report.to_json()["metrics"]
 
 
-def _record_with(metric_values: dict, case_id="digits-0-4-scratch-msp") -> dict:
-    record = make_record(case_id)
+def _record_with(metric_values: dict, case_id="digits-0-4-scratch-msp", **kw) -> dict:
+    record = make_record(case_id, **{"num_to_avg": 5, **kw})
     record["report"]["metrics"] = metric_values
     return record
 
@@ -105,7 +105,41 @@ def test_cli_update_writes_the_file_and_reports_missing_records(tmp_path, capsys
     assert cli.main(["baseline", "update", "--profile", "mini", "--results", str(results),
                      "--out-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: no readable records of profile 'mini'") and err.count("\n") == 1
+    assert err.startswith("error: no gateable records of profile 'mini'") and err.count("\n") == 1
+
+
+def test_other_seeds_and_repetitions_are_not_gated():
+    """--seeds / --num-to-avg: measured and recorded, but the baseline holds only the profile's defaults."""
+    smoke = profiles.get("smoke")
+    assert baselines.not_gated(_record_with({}), smoke) is None
+    assert "seed 1 is not a baseline seed of profile 'smoke'" in baselines.not_gated(_record_with({}, seed=1), smoke)
+    assert "num_to_avg 3 differs" in baselines.not_gated(_record_with({}, num_to_avg=3), smoke)
+    assert baselines.not_gated(_record_with({}, seed=1, profile="paper"), profiles.get("paper")) is None
+
+
+def test_a_not_gated_record_does_not_fail_and_says_why():
+    record = _record_with(_evaluated_metrics(), seed=1)
+    record["path"] = "r.json"
+    record["verdicts"].update(baseline=None, bands=[], not_gated=baselines.not_gated(record, profiles.get("smoke")))
+    assert runner.failures(record) == []
+    assert "not gated" in summary.summary_table([record])[1]
+
+
+def test_update_merges_by_default_and_skips_records_it_cannot_gate(baseline_dir, tmp_path, capsys):
+    results = tmp_path / "more"
+    changed = _evaluated_metrics()
+    changed["accuracy"] = {**changed["accuracy"], "mean": 12.5}
+    write_json(results / "a.json", _record_with(changed))
+    write_json(results / "b.json", _record_with(changed, "digits-0-4-extra-msp", seed=2))
+    write_json(results / "c.json", _record_with(changed, "digits-0-4-other-msp", num_to_avg=2))
+    path, n = baselines.update("smoke", results, baseline_dir)
+    cases = baselines.load("smoke", baseline_dir)["cases"]
+    assert n == 1 and sorted(cases) == ["digits-0-4-finetune-msp/s0", "digits-0-4-scratch-msp/s0"]
+    assert cases["digits-0-4-scratch-msp/s0"]["accuracy"] == 12.5
+    out = capsys.readouterr().out
+    assert "skipped digits-0-4-extra-msp (seed 2)" in out and "skipped digits-0-4-other-msp" in out
+    baselines.update("smoke", results, baseline_dir, replace=True)
+    assert sorted(baselines.load("smoke", baseline_dir)["cases"]) == ["digits-0-4-scratch-msp/s0"]
 
 
 def test_shipped_smoke_baseline_loads_and_covers_every_smoke_case():

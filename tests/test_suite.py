@@ -39,30 +39,48 @@ def test_smoke_grid_covers_recipes_and_scores(tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a GPU")
-def test_paper_profile_without_gpu_skips_every_case_with_one_line_reason(tmp_path):
+def test_paper_profile_without_gpu_fails_the_run_with_one_line_reason(tmp_path):
+    """A run that measured nothing must not look green; --allow-skips is the explicit way out."""
     out = _pytest("--profile", "paper", "-rs", "--results-dir", str(tmp_path / "r"))
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    skips = [line for line in out.stdout.splitlines() if line.startswith("SKIPPED")]
-    assert skips and "passed" not in out.stdout.splitlines()[-1] and "failed" not in out.stdout.splitlines()[-1]
-    assert any("needs a CUDA GPU" in line and "--profile smoke|mini" in line for line in skips)
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = [line for line in out.stdout.splitlines() if line.startswith("harness: ")]
+    assert len(summary) == 1 and "benchmark cases skipped" in summary[0] and "needs a CUDA GPU" in summary[0]
+    assert "--allow-skips" in summary[0] and "passed" not in out.stdout.splitlines()[-1]
     assert not (tmp_path / "r").exists() or not list((tmp_path / "r").glob("*.json"))
+    allowed = _pytest("--profile", "paper", "--allow-skips", "--results-dir", str(tmp_path / "r"))
+    assert allowed.returncode == 0, allowed.stdout[-3000:]
 
 
-def test_mini_profile_without_data_skips_with_the_import_command(tmp_path):
+def test_mini_profile_without_data_fails_with_the_import_command(tmp_path):
     out = _pytest("--profile", "mini", "-rs", "-k", "scratch-msp", "--data-root", str(tmp_path / "empty"),
                   "--results-dir", str(tmp_path / "r"))
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "python -m harness data import cifar10" in out.stdout
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    summary = next(line for line in out.stdout.splitlines() if line.startswith("harness: "))
+    assert "python -m harness data import cifar10" in summary
 
 
 @pytest.mark.parametrize("args, message", [
     (("--profile", "papr"), "unknown profile 'papr'"),
     (("--device", "tpu"), "--device must be auto, cpu, cuda or cuda:N"),
-    (("--seeds", "a,b"), "--seeds expects comma-separated integers"),
+    (("--seeds=",), "argument --seeds: expected comma-separated integers"),
+    (("--num-to-avg", "0"), "argument --num-to-avg: expected an integer >= 1, got 0"),
+    (("--cache-dir", "README.md/x"), "argument --cache-dir: README.md/x: cannot be created: README.md is a file"),
 ])
 def test_bad_options_are_usage_errors(args, message):
+    """One per kind of check; tests/test_options.py covers the values (the same argparse types)."""
     out = _pytest("--collect-only", "-q", *args)
-    assert out.returncode != 0 and message in out.stdout + out.stderr
+    assert out.returncode == 4 and message in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_band_file_typo_fails_every_profile_with_file_and_line(tmp_path):
+    text = (REPO / "benchmarks" / "bands" / "hendrycks2019.toml").read_text()
+    line = text[:text.index("\nlow = ")].count("\n") + 2
+    (tmp_path / "hendrycks2019.toml").write_text(text.replace("\nlow = ", "\nlwo = ", 1))
+    out = _pytest("--collect-only", "-q", env={"HARNESS_BANDS_DIR": str(tmp_path)})
+    assert out.returncode == 4, out.stdout[-2000:] + out.stderr[-2000:]
+    errors = [ln for ln in (out.stdout + out.stderr).splitlines() if f"hendrycks2019.toml:{line}:" in ln]
+    assert len(errors) == 1 and "unknown field 'lwo'" in errors[0]
 
 
 def test_failures_name_band_and_baseline_misses():

@@ -1,6 +1,7 @@
 """`python -m harness data {import,list}`: decode datasets once into the cache, and show what the cache holds."""
 from __future__ import annotations
 
+from harness import options
 from harness.data import cache, registry
 from harness.data.importer import import_dataset
 from harness.data.readers import READERS
@@ -23,11 +24,13 @@ def register(subparsers) -> None:
     imp.add_argument("--sha256", metavar="HEX", help="expected sha256 of the archive; refuse a mismatch")
     imp.add_argument("--download", action="store_true",
                      help="fetch through torchvision first (cifar10, cifar100, svhn, dtd; needs internet)")
-    imp.add_argument("--data-root", help="cache root (default: $HARNESS_DATA_ROOT or ~/.cache/uncertainty-harness)")
+    imp.add_argument("--data-root", type=options.directory,
+                     help="cache root (default: $HARNESS_DATA_ROOT or ~/.cache/uncertainty-harness)")
     imp.set_defaults(func=run_import)
 
     lst = sub.add_parser("list", help="show the datasets in the cache")
-    lst.add_argument("--data-root", help="cache root (default: $HARNESS_DATA_ROOT or ~/.cache/uncertainty-harness)")
+    lst.add_argument("--data-root", type=options.directory,
+                     help="cache root (default: $HARNESS_DATA_ROOT or ~/.cache/uncertainty-harness)")
     lst.set_defaults(func=run_list)
 
 

@@ -5,15 +5,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "leaderboard", help="render the static leaderboard site from result records",
         description="Render index.html, one page per case and static files from every readable record "
                     "under --results (recursively). Unreadable records are listed, never fatal.")
-    parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+    parser.add_argument("--results", type=options.directory, default=Path("results"), metavar="DIR",
                         help="folder of result records (default: results)")
-    parser.add_argument("--out", type=Path, default=Path("site"), metavar="DIR",
+    parser.add_argument("--out", type=options.directory, default=Path("site"), metavar="DIR",
                         help="folder to write the site into (default: site)")
     parser.set_defaults(func=run)
 

@@ -1,7 +1,7 @@
 """`python -m harness train`: train (or fetch from the checkpoint cache) one recipe's model, upstreams first."""
 from __future__ import annotations
 
-from harness import checkpoints, recipes
+from harness import checkpoints, options, recipes
 from harness.errors import HarnessError
 from harness.profiles import get as get_profile
 from harness.profiles import names as profile_names
@@ -21,8 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, help="override the resolved epoch count of this recipe")
     p.add_argument("--upstream-checkpoint", metavar="PATH", help="use this pretrained model instead of training one")
     p.add_argument("--upstream-sha256", metavar="HEX", help="sha256 of --upstream-checkpoint (required with it)")
-    p.add_argument("--data-root", help="dataset cache (default: $HARNESS_DATA_ROOT or the per-user cache)")
-    p.add_argument("--cache-dir", help="checkpoint cache (default: <data root>/checkpoints)")
+    p.add_argument("--data-root", type=options.directory,
+                   help="dataset cache (default: $HARNESS_DATA_ROOT or the per-user cache)")
+    p.add_argument("--cache-dir", type=options.directory, help="checkpoint cache (default: <data root>/checkpoints)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: the profile's device)")
     p.add_argument("--loader", choices=("fast", "reference"), help="default: the profile's loader")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (changes the result: part of the cache key)")

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 import harness
+from harness.baselines import GATED_PROFILES
 from harness.errors import HarnessError
 from harness.store import Problem, read_records
 
@@ -85,9 +86,14 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _digits(number: float, decimals: int) -> str:
+    """Fixed decimals; a huge value (a valid record can hold an NLL of 1e300) in exponent form, not 300 digits."""
+    return f"{number:.{decimals}f}" if abs(number) < 1e9 else f"{number:.{decimals}e}"
+
+
 def _fmt(value: object, decimals: int) -> str:
     number = _number(value)
-    return DASH if number is None else f"{number:.{decimals}f}"
+    return DASH if number is None else _digits(number, decimals)
 
 
 def _text(value: object) -> str:
@@ -140,22 +146,77 @@ def _cell(metrics: dict, key: str, bands: list[dict]) -> Cell:
     if mean is None:
         return Cell(DASH, status=status, marks=marks)
     shows_std = isinstance(n, int) and n > 1 and std is not None
-    return Cell(f"{mean:.{digits}f}", f"{std:.{digits}f}" if shows_std else "", repr(mean), status, marks)
+    return Cell(_digits(mean, digits), _digits(std, digits) if shows_std else "", repr(mean), status, marks)
 
 
 @dataclass(frozen=True)
-class BandTally:
-    passed: int
-    failed: int
-    unchecked: int
-    sort: str
+class Badge:
+    status: str  # pass | fail | unchecked | proxy
+    text: str
+    title: str = ""
 
 
-def _tally(bands: list[dict]) -> BandTally:
-    statuses = [_status(b.get("passed")) for b in bands]
-    passed, failed = statuses.count("pass"), statuses.count("fail")
-    rate = repr(passed / (passed + failed)) if passed + failed else ""
-    return BandTally(passed, failed, statuses.count("unchecked"), rate)
+@dataclass(frozen=True)
+class GateLine:
+    """One gate of a record: its name, its verdict counts as badges, and a note (metrics checked, or why not)."""
+    name: str  # "bands" | "baseline" | "not gated"
+    badges: tuple[Badge, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Which gate decided whether a record passes: the paper bands, the regression baseline, or none (and why)."""
+    lines: tuple[GateLine, ...]
+    sort: str  # pass rate over the deciding verdicts, "" when there are none
+
+
+def _verdicts(record: dict, name: str) -> list[dict] | None:
+    value = _dict(record.get("verdicts")).get(name)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _gate(record: dict) -> Gate:
+    """The gate verdicts the way harness.runner.failures applies them: non-proxy band misses fail a case (paper
+    profile), baseline misses or a missing baseline entry fail it (CPU profiles) unless the record says why the
+    baseline does not gate it (verdicts.not_gated)."""
+    profile = _text(record.get("profile"))
+    bands, baseline = _verdicts(record, "bands") or [], _verdicts(record, "baseline")
+    not_gated = _dict(record.get("verdicts")).get("not_gated")
+    lines, passed, failed = [], 0, 0
+    if bands:
+        deciding = [b for b in bands if not b.get("proxy")]
+        proxies = [b for b in bands if b.get("proxy")]
+        ok, bad = sum(b.get("passed") is True for b in deciding), sum(b.get("passed") is False for b in deciding)
+        unmeasured = len(deciding) - ok - bad
+        proxy_misses = sum(b.get("passed") is False for b in proxies)
+        badges = [Badge("pass", f"{ok} pass")] if ok else []
+        badges += [Badge("fail", f"{bad} fail", "measured outside the paper's band")] if bad else []
+        badges += [Badge("unchecked", f"{unmeasured} not measured", "the run has no such metric")] if unmeasured else []
+        badges += [Badge("proxy", f"{len(proxies)} proxy",
+                         f"model pre-trained on a proxy upstream: shown, never failing the case; "
+                         f"{proxy_misses} of {len(proxies)} outside the band")] if proxies else []
+        lines.append(GateLine("bands", tuple(badges)))
+        passed, failed = passed + ok, failed + bad
+    if baseline is not None:
+        bad = sum(v.get("passed") is not True for v in baseline)
+        badge = Badge("fail", f"{bad} fail", "moved past the tolerance, or missing") if bad else Badge("pass", "pass")
+        lines.append(GateLine("baseline", (badge,), f"{_plural(len(baseline), 'metric')} checked"))
+        passed, failed = passed + len(baseline) - bad, failed + bad
+    elif isinstance(not_gated, str) and not_gated.strip():
+        lines.append(GateLine("not gated", note=not_gated))
+    elif profile in GATED_PROFILES:
+        lines.append(GateLine("baseline", (Badge("fail", "no entry"),),
+                              f"this case is missing from benchmarks/baselines/{profile}.json"))
+        failed += 1
+    if not lines:
+        lines.append(GateLine("not gated", note="no paper band applies to this case" if profile == "paper" else
+                              f"profile '{profile}' is gated neither by paper bands nor by a regression baseline"))
+    return Gate(tuple(lines), repr(passed / (passed + failed)) if passed + failed else "")
 
 
 # ---------------------------------------------------------------- records -> views
@@ -251,7 +312,7 @@ def _cases(records: list[dict]) -> list[Case]:
 class Row:
     case: Case
     cells: tuple[Cell, ...]
-    tally: BandTally
+    gate: Gate
 
 
 @dataclass(frozen=True)
@@ -270,7 +331,7 @@ def _groups(cases: list[Case]) -> list[Group]:
     groups = []
     for (profile, dataset), members in sorted(by_group.items()):
         members.sort(key=lambda c: (c.recipe, c.score, c.case_id))
-        rows = tuple(Row(c, tuple(_cell(c.metrics, col.key, c.bands) for col in INDEX_COLUMNS), _tally(c.bands))
+        rows = tuple(Row(c, tuple(_cell(c.metrics, col.key, c.bands) for col in INDEX_COLUMNS), _gate(c.record))
                      for c in members)
         models = ", ".join(sorted({_text(c.record.get("model")) for c in members}))
         groups.append(Group(profile, dataset, _ident(profile, dataset), models, rows))
@@ -456,10 +517,21 @@ def _pairs(mapping: object, order: tuple[str, ...] = ()) -> list[tuple[str, str]
     return [(k, _text(mapping[k])) for k in keys]
 
 
+def _baseline_row(verdict: dict) -> dict:
+    """A baseline verdict with its numbers in the metric's decimals, like every other table."""
+    metric = _text(verdict.get("metric"))
+    digits = _decimals(metric)
+    measured, expected = _number(verdict.get("measured")), _number(verdict.get("expected"))
+    moved = DASH if measured is None or expected is None else f"{'+' if measured >= expected else ''}" \
+        f"{_digits(measured - expected, digits)}"
+    return {"metric": metric, "status": _status(verdict.get("passed")), "measured": _fmt(measured, digits),
+            "expected": _fmt(expected, digits), "tolerance": _fmt(verdict.get("tolerance"), digits), "moved": moved,
+            "message": _text(verdict.get("message")) if verdict.get("message") is not None else ""}
+
+
 def _case_context(case: Case) -> dict:
     record, report = case.record, _dict(case.record.get("report"))
-    verdicts = _dict(record.get("verdicts"))
-    baseline = [b for b in verdicts.get("baseline") or [] if isinstance(b, dict)]
+    baseline = sorted(_verdicts(record, "baseline") or [], key=lambda b: (_text(b.get("metric")), _canonical(b)))
     runs = tuple(Run(_time(r), _text(r.get("seed")), _text(_dict(r.get("provenance")).get("git_commit"))[:12],
                      _text(_dict(r.get("provenance")).get("device")),
                      _cell(_dict(_dict(r.get("report")).get("metrics")), "accuracy", []),
@@ -485,9 +557,8 @@ def _case_context(case: Case) -> dict:
                    "paper": _fmt(b.get("paper_value"), _decimals(_text(b.get("metric")))),
                    "proxy": _text(bool(b.get("proxy"))), "source": _text(b.get("source"))}
                   for b in sorted(case.bands, key=_canonical)],
-        "baseline": [{"metric": _text(b.get("metric")), "status": _status(b.get("passed")),
-                      "measured": _text(b.get("measured")), "expected": _text(b.get("expected")),
-                      "tolerance": _text(b.get("tolerance"))} for b in sorted(baseline, key=_canonical)],
+        "gate": _gate(record),
+        "baseline": [_baseline_row(b) for b in baseline],
         "settings": _pairs(_dict(record.get("recipe")).get("settings")),
         "timings": _pairs(record.get("timings")),
         "provenance": _pairs(record.get("provenance"), PROVENANCE_FIELDS),

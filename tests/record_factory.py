@@ -18,6 +18,7 @@ def make_record(case_id: str = "digits-finetune-msp", *, profile: str = "smoke",
     metrics = {key: {"mean": accuracy / 10 + i, "std": 0.0, "n": 1} for i, key in enumerate(ID_KEYS)}
     metrics["accuracy"]["mean"] = accuracy
     metrics["calib/nll"]["mean"] = 0.1234
+    metrics["calib/brier"]["mean"] = 0.0789  # raw, in [0, 2]
     for i, name in enumerate(sets):
         for j, suffix in enumerate(OOD_SUFFIXES):
             value = auroc - 2 * i if suffix == "auroc" else 10.0 + i + j

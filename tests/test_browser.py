@@ -54,8 +54,12 @@ def column_values(table, column: int) -> list[float]:
 
 def test_leaderboard_sorts_and_links_to_a_case_page_with_plots(browser, tmp_path):
     for i, auroc in enumerate((82.0, 97.5, 64.25, 90.0)):
-        write_json(tmp_path / "results" / f"{i}.json",
-                   make_record(f"digits-recipe{i}-msp", recipe=f"recipe{i}", auroc=auroc, accuracy=90.0 + i))
+        record = make_record(f"digits-recipe{i}-msp", recipe=f"recipe{i}", auroc=auroc, accuracy=90.0 + i)
+        if i == 2:  # not gated: no Gate sort value, stays last both ways
+            record["verdicts"] = {"bands": [], "baseline": None, "not_gated": "seed 0 is not a baseline seed (test)"}
+        if i == 3:  # its baseline check failed: the lowest pass rate
+            record["verdicts"]["baseline"][0]["passed"] = False
+        write_json(tmp_path / "results" / f"{i}.json", record)
     write_json(tmp_path / "results" / "paper.json", make_record("cifar10-finetune-msp", profile="paper",
                                                                 dataset="cifar10"))
     site = leaderboard.build_site(tmp_path / "results", tmp_path / "site")
@@ -80,6 +84,15 @@ def test_leaderboard_sorts_and_links_to_a_case_page_with_plots(browser, tmp_path
     first_case = table.find_element("css selector", "tbody tr td.case a")
     assert first_case.text == "digits-recipe1-msp"  # highest AUROC
     browser.save_screenshot(str(tmp_path / "index.png"))
+
+    gate = [h.text.split()[0] for h in headers].index("Gate")
+    def cases() -> list[str]:
+        return [a.text for a in table.find_elements("css selector", "tbody tr td.case a")]
+    headers[gate].click()
+    assert cases()[0] == "digits-recipe3-msp" and cases()[-1] == "digits-recipe2-msp"
+    headers[gate].click()
+    assert cases()[-2:] == ["digits-recipe3-msp", "digits-recipe2-msp"]
+    assert "not gated" in table.find_elements("css selector", "tbody tr td.gate")[-1].text
 
     first_case.click()
     assert browser.find_element("css selector", "h1").text == "digits-recipe1-msp"

@@ -12,7 +12,14 @@ from harness import options
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "uncertainty harness benchmark options")
-    group.addoption("--profile", default="smoke", help="smoke (default, CPU, offline) | mini (CPU, real data) | paper (GPU)")
+    group.addoption("--profile", default="smoke",
+                    help="smoke (default, CPU, offline) | mini (CPU, real data) | paper (GPU) | a --profile-file one")
+    group.addoption("--profile-file", default=None, metavar="PATH",
+                    help="a TOML file in the format of harness/profiles.toml: its profiles join (or, by name, "
+                         "replace) the built-in ones for this run")
+    group.addoption("--ood-sets", default=None, metavar="A,B | +A,B",
+                    help="replace the profile's OOD sets (A,B) or add to them (+A,B): synthetic kinds or imported "
+                         "datasets; baselines gate only the profile's own sets")
     group.addoption("--data-root", default=None, type=options.directory,
                     help="imported datasets (default: $HARNESS_DATA_ROOT, else the per-user cache dir)")
     group.addoption("--device", default="auto", help="auto (CUDA if present, else CPU) | cpu | cuda | cuda:N")

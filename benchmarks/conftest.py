@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import data as hdata
 from harness import options, profiles, runner, store
 from harness.errors import HarnessError
 from harness.runner import Case, RunContext, Session, resolve_device
@@ -21,10 +22,39 @@ _START_KEY = pytest.StashKey[float]()
 _OUTCOMES: dict[str, tuple[str, str]] = {}  # benchmark case nodeid -> ("passed" | "failed" | "skipped", reason)
 
 
-def _context(config: pytest.Config) -> RunContext:
+def _data_root(config: pytest.Config) -> Path | None:
+    if config.getoption("--data-root") is not None or not os.environ.get("HARNESS_DATA_ROOT"):
+        return config.getoption("--data-root")
     try:
+        return options.directory(os.environ["HARNESS_DATA_ROOT"])
+    except ArgumentTypeError as exc:
+        raise pytest.UsageError(f"$HARNESS_DATA_ROOT: {exc}") from None
+
+
+def _ood_sets_available(profile: profiles.Profile, requested: str, data_root: Path | None) -> None:
+    """Every set named in --ood-sets must be synthetic or imported: a typo is a usage error, not a missing set."""
+    names = requested.removeprefix("+").split(",")
+    for plan in profile.datasets:
+        size = hdata.spec(plan.id, data_root).image_size if hdata.is_known(plan.id, data_root) else 32
+        for name in names:
+            if name in hdata.synthetic.KINDS:
+                continue
+            spec = hdata.registry.get_ood(name)
+            for split in spec.splits:
+                hdata.load(spec.dataset, split, data_root=data_root, image_size=size, mmap=True)
+
+
+def _context(config: pytest.Config) -> RunContext:
+    data_root = _data_root(config)
+    try:
+        if config.getoption("--profile-file"):
+            profiles.add_file(config.getoption("--profile-file"), data_root)
         profile = profiles.get(config.getoption("--profile"))
+        if config.getoption("--ood-sets"):
+            profile = profile.with_ood_sets(config.getoption("--ood-sets"))
+            _ood_sets_available(profile, config.getoption("--ood-sets"), data_root)
         device = resolve_device(config.getoption("--device"))
+        band_file = runner.load_bands()  # every band file, whatever the profile: a typo fails every run
     except HarnessError as exc:
         raise pytest.UsageError(str(exc)) from None
     if profile.device == "cpu" and device.startswith("cuda"):
@@ -34,16 +64,6 @@ def _context(config: pytest.Config) -> RunContext:
 
         torch.set_num_threads(profile.cpu_threads)
     results = config.getoption("--results-dir") or Path("results") / profile.name
-    data_root = config.getoption("--data-root")
-    if data_root is None and os.environ.get("HARNESS_DATA_ROOT"):
-        try:
-            data_root = options.directory(os.environ["HARNESS_DATA_ROOT"])
-        except ArgumentTypeError as exc:
-            raise pytest.UsageError(f"$HARNESS_DATA_ROOT: {exc}") from None
-    try:
-        band_file = runner.load_bands()  # every band file, whatever the profile: a typo fails every run
-    except HarnessError as exc:
-        raise pytest.UsageError(str(exc)) from None
     return RunContext(profile=profile, device=device, results_dir=Path(results), data_root=data_root,
                       cache_dir=config.getoption("--cache-dir"), num_to_avg=config.getoption("--num-to-avg"),
                       download=config.getoption("--download"), quiet=config.getoption("verbose") < 0,

@@ -1,8 +1,17 @@
-"""Profiles as data: harness/profiles.toml names the sizes of each run (see its header)."""
+"""Profiles as data: harness/profiles.toml names the sizes of each run (see its header).
+
+A user's TOML file in the same format (`pytest benchmarks --profile-file PATH`) joins its profiles to the built-in
+ones for the run, replacing a built-in profile of the same name. Every problem in a profile file is a HarnessError
+`file:line: message`; every profile remembers the file it came from, its sha256 and its own table, so a record
+says exactly what was run.
+"""
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -16,6 +25,7 @@ PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "loader",
              "num_to_avg", "eval_batch_size", "seeds", "epochs", "datasets"}
 _OPTIONAL = {"train_limit", "test_limit"}
+_PLAN_FIELDS = {"id", "upstream", "ood"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,22 @@ class DatasetPlan:
     id: str
     upstream: str
     ood: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a profile was defined: the file, its sha256 and the profile's own table as parsed."""
+
+    file: str
+    sha256: str
+    content: dict = field(hash=False, compare=False)
+
+    @property
+    def builtin(self) -> bool:
+        return Path(self.file) == PROFILES_FILE
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "sha256": self.sha256, "builtin": self.builtin, "content": self.content}
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,7 @@ class Profile:
     datasets: tuple[DatasetPlan, ...]
     train_limit: int | None = None
     test_limit: int | None = None
+    source: Source | None = field(default=None, compare=False, hash=False)
 
     @property
     def id_dataset(self) -> str:
@@ -61,30 +88,145 @@ class Profile:
         raise HarnessError(f"profile {self.name!r} has no in-distribution dataset {id_dataset!r}; "
                            f"it has {[p.id for p in self.datasets]}")
 
+    def with_ood_sets(self, spec: str) -> Profile:
+        """The profile with `--ood-sets` applied: `a,b` replaces every dataset's OOD sets, `+a,b` adds to them."""
+        add = spec.startswith("+")
+        names = [n.strip() for n in spec.removeprefix("+").split(",")]
+        if not names or any(not n for n in names) or len(set(names)) != len(names):
+            raise HarnessError(f"--ood-sets: expected distinct comma-separated names (a leading + adds them to "
+                               f"the profile's), got {spec!r}")
+        plans = tuple(replace(p, ood=tuple(dict.fromkeys((*p.ood, *names) if add else names))) for p in self.datasets)
+        return replace(self, datasets=plans)
 
-def _parse(name: str, raw: dict) -> Profile:
-    where = f"{PROFILES_FILE}: [{name}]"
-    missing = _REQUIRED - raw.keys()
-    unknown = raw.keys() - _REQUIRED - _OPTIONAL
-    if missing or unknown:
-        raise HarnessError(f"{where}: missing fields {sorted(missing)}, unknown fields {sorted(unknown)}")
+
+class _Lines:
+    """Line numbers of a TOML file's profile tables and keys, for `file:line` messages (tomllib gives none)."""
+
+    def __init__(self, path: Path, text: str):
+        self.path, self.lines = path, text.splitlines()
+
+    def _header(self, header: str, nth: int = 0) -> int:
+        pattern = re.compile(r"^\s*" + re.escape(header) + r"\s*(#.*)?$")
+        hits = [i for i, line in enumerate(self.lines) if pattern.match(line)]
+        return hits[nth] if nth < len(hits) else 0
+
+    def at(self, name: str, key: str | None = None, plan: int | None = None) -> str:
+        """`file:line` of `[name]` (or its plan-th `[[name.datasets]]`), or of `key = ...` inside that table."""
+        start = self._header(f"[{name}]") if plan is None else self._header(f"[[{name}.datasets]]", plan)
+        line = start
+        if key is not None:
+            key_line = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+            for i in range(start + 1, len(self.lines)):
+                if self.lines[i].lstrip().startswith("["):
+                    break
+                if key_line.match(self.lines[i]):
+                    line = i
+                    break
+        return f"{self.path}:{line + 1}"
+
+
+def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], source: Source) -> Profile:
+    from harness import models, recipes  # the registries import this module's neighbours; load them late
+
+    def fail(message: str, key: str | None = None, plan: int | None = None):
+        raise HarnessError(f"{lines.at(name, key, plan)}: profile {name!r}: {message}")
+
+    if not isinstance(raw, dict):
+        fail("expected a table [NAME] of profile fields")
+    missing, unknown = _REQUIRED - raw.keys(), raw.keys() - _REQUIRED - _OPTIONAL
+    if unknown:
+        key = sorted(unknown)[0]
+        fail(f"unknown field {key!r} (fields: {', '.join(sorted(_REQUIRED | _OPTIONAL))})", key)
+    if missing:
+        fail(f"missing fields {sorted(missing)}")
+
+    def integer(key: str, low: int) -> None:
+        value = raw.get(key)
+        if key in raw and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            fail(f"{key} must be an integer >= {low}, got {value!r}", key)
+
+    for key, low in (("cpu_threads", 0), ("num_to_avg", 1), ("eval_batch_size", 1), ("train_limit", 1),
+                     ("test_limit", 1)):
+        integer(key, low)
+    for key in ("description", "model"):
+        if not isinstance(raw[key], str) or not raw[key]:
+            fail(f"{key} must be a non-empty string, got {raw[key]!r}", key)
+    if not isinstance(raw["deterministic"], bool):
+        fail(f"deterministic must be true or false, got {raw['deterministic']!r}", "deterministic")
     if raw["device"] not in ("cpu", "cuda"):
-        raise HarnessError(f"{where}: device must be 'cpu' or 'cuda', got {raw['device']!r}")
+        fail(f"device must be 'cpu' or 'cuda', got {raw['device']!r}", "device")
     if raw["loader"] not in ("fast", "reference"):
-        raise HarnessError(f"{where}: loader must be 'fast' or 'reference', got {raw['loader']!r}")
-    plans = tuple(DatasetPlan(d["id"], d["upstream"], tuple(d["ood"])) for d in raw["datasets"])
+        fail(f"loader must be 'fast' or 'reference', got {raw['loader']!r}", "loader")
+    if raw["model"] not in models.names():
+        fail(f"unknown model {raw['model']!r}; known: {', '.join(models.names())}", "model")
+    seeds = raw["seeds"]
+    if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)):
+        fail(f"seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}", "seeds")
+    epochs = raw["epochs"]
+    if not isinstance(epochs, dict):
+        fail(f"epochs must be a table of recipe = count, got {epochs!r}", "epochs")
+    for recipe, count in epochs.items():
+        if recipe not in recipes.names():
+            fail(f"epochs: unknown recipe {recipe!r}; known: {', '.join(recipes.names())}", "epochs")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            fail(f"epochs: {recipe} must be an integer >= 1, got {count!r}", "epochs")
+    if not isinstance(raw["datasets"], list) or not raw["datasets"]:
+        fail(f"needs at least one [[{name}.datasets]] table (id, upstream, ood)")
+    plans = []
+    for i, entry in enumerate(raw["datasets"]):
+        if not isinstance(entry, dict):
+            fail("each datasets entry must be a table", plan=i)
+        if entry.keys() != _PLAN_FIELDS:
+            wrong = sorted(entry.keys() - _PLAN_FIELDS) or sorted(_PLAN_FIELDS - entry.keys())
+            fail(f"a datasets table has exactly the fields id, upstream, ood; check {wrong}",
+                 wrong[0] if wrong[0] in entry else None, i)
+        for key in ("id", "upstream"):
+            if not isinstance(entry[key], str) or not known(entry[key]):
+                fail(f"{key}: unknown dataset {entry[key]!r} (neither registered nor imported: "
+                     f"python -m harness data import {entry[key]} PATH)", key, i)
+        ood = entry["ood"]
+        if not isinstance(ood, list) or not ood or any(not isinstance(n, str) for n in ood) \
+                or len(set(ood)) != len(ood):
+            fail(f"ood must be a non-empty list of distinct OOD set names, got {ood!r}", "ood", i)
+        for n in ood:
+            if not known(n):
+                fail(f"ood: unknown OOD set {n!r} (neither registered, synthetic nor imported: "
+                     f"python -m harness data import {n} PATH --format folder)", "ood", i)
+        plans.append(DatasetPlan(entry["id"], entry["upstream"], tuple(ood)))
+    if len({p.id for p in plans}) != len(plans):
+        fail("two datasets tables have the same id")
     values = {k: v for k, v in raw.items() if k != "datasets"}
-    values["seeds"] = tuple(raw["seeds"])
-    return Profile(name=name, datasets=plans, **values)
+    values["seeds"] = tuple(seeds)
+    return Profile(name=name, datasets=tuple(plans), source=source, **values)
 
 
-def _load() -> dict[str, Profile]:
-    with PROFILES_FILE.open("rb") as f:
-        raw = tomllib.load(f)
-    return {name: _parse(name, body) for name, body in raw.items()}
+def load_file(path: str | Path, known: Callable[[str], bool]) -> dict[str, Profile]:
+    """Every profile of a profiles TOML file; `known(name)` says whether a dataset / OOD set name exists."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+        text = blob.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: cannot read the profile file ({exc})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise HarnessError(f"{path}:{line.group(1) if line else 1}: invalid TOML: {exc}") from None
+    if not raw:
+        raise HarnessError(f"{path}:1: no profile tables ([NAME] with the fields of harness/profiles.toml)")
+    lines, digest = _Lines(path, text), hashlib.sha256(blob).hexdigest()
+    return {name: _parse(name, body, lines, known, Source(str(path), digest, body)) for name, body in raw.items()}
 
 
-_PROFILES = _load()
+def _registered(name: str) -> bool:
+    from harness.data import registry, synthetic
+
+    return name in registry.DATASETS or name in registry.OOD_SETS or name in synthetic.KINDS
+
+
+_PROFILES = load_file(PROFILES_FILE, _registered)
 
 
 def names() -> list[str]:
@@ -96,3 +238,14 @@ def get(name: str) -> Profile:
         return _PROFILES[name]
     except KeyError:
         raise HarnessError(f"unknown profile {name!r}; known profiles: {', '.join(_PROFILES)}") from None
+
+
+def add_file(path: str | Path, data_root=None) -> list[str]:
+    """Join the profiles of a user's file to the built-in ones for this process; returns their names.
+
+    Dataset and OOD set names may be any registered, synthetic or imported (under `data_root`) dataset."""
+    from harness import data as hdata
+
+    loaded = load_file(path, lambda n: hdata.is_known(n, data_root))
+    _PROFILES.update(loaded)
+    return list(loaded)

@@ -149,3 +149,34 @@ def test_shipped_smoke_baseline_loads_and_covers_every_smoke_case():
     plan = profiles.get("smoke").datasets[0]
     expected = {f"{plan.id}-{recipe}-{score}/s0" for recipe in ("scratch", "finetune") for score in score_registry.names()}
     assert expected <= set(base["cases"])
+
+
+def _with_sets(values: dict, sets: list[str], selection: dict | None) -> dict:
+    record = _record_with(values)
+    record["report"]["ood_sets"] = {s: {"n_samples": 100, "n_available": 100} for s in sets}
+    record["ood_selection"] = selection
+    return record
+
+
+def test_ood_sets_added_or_dropped_gate_only_the_profiles_own_sets(baseline_dir):
+    base = baselines.load("smoke", baseline_dir)
+    values = _evaluated_metrics()
+    own = {"profile": ["noise", "shifted"], "run": ["noise", "shifted", "extra"], "added": ["extra"], "dropped": []}
+    added = dict(values)
+    for key in [k for k in values if k.startswith("ood/noise/")]:
+        added[key.replace("noise", "extra")] = {**values[key], "mean": 0.0}
+        mean = key.replace("noise", "mean")
+        added[mean] = {**values[mean], "mean": (2 * values[mean]["mean"]) / 3}  # what a 3-set mean would read
+    verdicts = baselines.check(_with_sets(added, ["noise", "shifted", "extra"], own), base)
+    assert verdicts and all(v.passed for v in verdicts), [v.message() for v in verdicts if not v.passed]
+    assert "ood/mean/auroc" in {v.metric for v in verdicts} and not any("extra" in v.metric for v in verdicts)
+    broken = dict(added, **{"ood/noise/auroc": {**added["ood/noise/auroc"], "mean": 1.0}})
+    failed = {v.metric for v in baselines.check(_with_sets(broken, ["noise", "shifted", "extra"], own), base)
+              if not v.passed}
+    assert failed == {"ood/noise/auroc", "ood/mean/auroc"}
+
+    dropped = {k: v for k, v in values.items() if not k.startswith(("ood/shifted/", "ood/mean/"))}
+    selection = {"profile": ["noise", "shifted"], "run": ["noise"], "added": [], "dropped": ["shifted"]}
+    verdicts = baselines.check(_with_sets(dropped, ["noise"], selection), base)
+    assert verdicts and all(v.passed for v in verdicts)
+    assert not any(v.metric.startswith(("ood/shifted/", "ood/mean/")) for v in verdicts)

@@ -12,13 +12,36 @@ from harness.data.cache import data_root
 from harness.data.imageset import ImageSet, normalize
 from harness.errors import HarnessError
 
-__all__ = ["ImageSet", "normalize", "load", "load_ood", "data_root", "registry", "synthetic", "loaders", "import_hint"]
+__all__ = ["ImageSet", "normalize", "load", "load_ood", "data_root", "registry", "synthetic", "loaders", "import_hint",
+           "spec", "is_known"]
 
 SPLIT_ALIASES = {"val": "test"}
 
 
 def import_hint(name: str) -> str:
     return f"python -m harness data import {name} PATH"
+
+
+def spec(name: str, data_root=None) -> registry.DatasetSpec:
+    """A registered dataset's spec, else one read from the cache for a dataset imported under its own name
+    (`data import my-data PATH --format imagefolder`): its classes, image size and splits as imported."""
+    if name in registry.DATASETS:
+        return registry.get(name)
+    root = cache.data_root(data_root)
+    meta = cache.read_metadata(root, name)
+    if meta is None:
+        raise HarnessError(f"unknown dataset {name!r}: neither registered ({', '.join(registry.names())}) nor "
+                           f"imported into {root}; import it with: {import_hint(name)} --format FORMAT")
+    classes = meta.get("classes") or ()
+    return registry.DatasetSpec(name, len(classes) or None, meta["shape"][0], (meta["format"],),
+                                tuple(meta["splits"]), f"imported from {meta['source']['path']}")
+
+
+def is_known(name: str, data_root=None) -> bool:
+    """A registered dataset, a registered or synthetic OOD set, or a dataset imported into the cache."""
+    if name in registry.DATASETS or name in registry.OOD_SETS or name in synthetic.KINDS:
+        return True
+    return cache.read_metadata(cache.data_root(data_root), name) is not None
 
 
 def load(name: str, split: str, data_root=None, image_size: int = 32, mmap: bool = False) -> ImageSet:
@@ -40,7 +63,8 @@ def load(name: str, split: str, data_root=None, image_size: int = 32, mmap: bool
     if meta is None:
         if spec is None:
             raise HarnessError(f"unknown dataset {name!r} (not registered and not in the cache {root}); "
-                               f"registered: {', '.join(registry.names())}")
+                               f"registered: {', '.join(registry.names())}; import your own with: "
+                               f"{import_hint(name)} --format FORMAT")
         raise HarnessError(f"dataset {name!r} is not in the cache {root}; import it with: {import_hint(name)}")
     if meta["shape"][0] != image_size:
         raise HarnessError(

@@ -202,8 +202,8 @@ def test_cli_prints_the_index_path_and_warns_about_bad_records(tmp_path, capsys)
     assert cli.main(["leaderboard", "--results", str(results), "--out", str(tmp_path / "site")]) == 0
     out, err = capsys.readouterr()
     assert out == f"{tmp_path / 'site' / 'index.html'}\n"
-    assert "warning: skipped unreadable record" in err and "truncated.json" in err
-    assert "3 cases from 4 records (1 unreadable)" in err
+    assert "warning: skipped unreadable or invalid record" in err and "truncated.json" in err
+    assert "3 cases from 4 records (1 unreadable or invalid)" in err
 
 
 def test_cli_defaults_and_missing_results_dir(tmp_path, capsys, monkeypatch):

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     site = build_site(args.results, args.out)
     for problem in site.problems:
-        print(f"warning: skipped unreadable record {problem.path}: {problem.reason}", file=sys.stderr)
-    print(f"{site.cases} cases from {site.records} records ({len(site.problems)} unreadable)", file=sys.stderr)
+        print(f"warning: skipped unreadable or invalid record {problem.path}: {problem.reason}", file=sys.stderr)
+    print(f"{site.cases} cases from {site.records} records ({len(site.problems)} unreadable or invalid)",
+          file=sys.stderr)
     print(site.index)
     return 0

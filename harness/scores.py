@@ -307,10 +307,27 @@ class Mahalanobis(Score):
     def fit(self, train_features, train_labels):
         feats, labels = _fit_inputs(train_features, train_labels)
         classes = np.unique(labels)
-        means = np.stack([feats[labels == c].mean(axis=0) for c in classes])
-        centred = feats - means[np.searchsorted(classes, labels)]
-        cov = centred.T @ centred / len(feats)
-        self.precision = np.linalg.pinv(cov, hermitian=True)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # checked below, with a clear message
+            means = np.stack([feats[labels == c].mean(axis=0) for c in classes])
+            centred = feats - means[np.searchsorted(classes, labels)]
+            cov = centred.T @ centred / len(feats)
+        largest = f"largest |value| {np.abs(feats).max():.3g}; rescale the features"
+        if not (np.isfinite(means).all() and np.isfinite(cov).all()):
+            raise ValueError(f"train_features: the covariance of the class-centred features is not finite "
+                             f"(float64 overflow, {largest})")
+        if not cov.any() and centred.any():
+            raise ValueError(f"train_features: the covariance of the class-centred features underflows to zero "
+                             f"(float64, {largest})")
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                precision = np.linalg.pinv(cov, hermitian=True)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(f"train_features: cannot invert the covariance of the class-centred features "
+                             f"({exc}; {largest})") from None
+        if not np.isfinite(precision).all():
+            raise ValueError(f"train_features: the inverse of the (singular) covariance of the class-centred "
+                             f"features is not finite ({largest})")
+        self.precision = precision
         self.means = means
         return self
 
@@ -319,11 +336,17 @@ class Mahalanobis(Score):
         mp = self.means @ self.precision
         mu_term = np.einsum("cd,cd->c", mp, self.means)
         out = np.empty(len(features))
-        for rows in _row_blocks(len(features), len(self.means)):
-            f = features[rows]
-            f_term = np.einsum("nd,nd->n", f @ self.precision, f)
-            sq = f_term[:, None] - 2.0 * f @ mp.T + mu_term[None, :]
-            out[rows] = -np.maximum(sq, 0.0).min(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, never returned
+            for rows in _row_blocks(len(features), len(self.means)):
+                f = features[rows]
+                f_term = np.einsum("nd,nd->n", f @ self.precision, f)
+                sq = f_term[:, None] - 2.0 * f @ mp.T + mu_term[None, :]
+                out[rows] = -np.maximum(sq, 0.0).min(axis=1)
+        bad = ~np.isfinite(out)
+        if bad.any():
+            raise ValueError(f"features: the squared Mahalanobis distance overflows float64 for {bad.sum()} of "
+                             f"{len(out)} rows (largest |value| {np.abs(features[bad]).max():.3g}); rescale the "
+                             f"features, and fit on the same scale")
         return out
 
 

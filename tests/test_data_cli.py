@@ -122,7 +122,8 @@ def test_folder_without_images(tmp_path, capsys):
     for split in ("train", "test"):
         (src / split / "cat").mkdir(parents=True)
         (src / split / "cat" / "Thumbs.db").write_bytes(b"")
-    expect_error(capsys, ["import", "cifar10", src, "--data-root", tmp_path / "c"], "no images found")
+    expect_error(capsys, ["import", "cifar10", src, "--data-root", tmp_path / "c"],
+                 "no images found in test/ and train/", "accepted image extension (.jpg .jpeg .png")
 
 
 def test_image_that_fails_to_decode(tmp_path, capsys, cifar_tree):
@@ -137,6 +138,42 @@ def test_image_that_fails_to_decode(tmp_path, capsys, cifar_tree):
     archive = tar_gz(cifar_tree, tmp_path / "c.tar.gz")
     expect_error(capsys, ["import", "cifar10", archive, "--data-root", tmp_path / "c"],
                  f"{archive}:cifar10-jpeg/train/dog/0001.jpg", "cannot decode image", "truncated")
+
+
+def test_undecodable_image_is_named_not_its_in_memory_buffer(tmp_path, capsys, cifar_tree):
+    broken = cifar_tree / "cifar10-jpeg" / "train" / "dog" / "0001.jpg"
+    for content in (b"this is not a jpeg", b"\xff\xd8\xff\xe0" + bytes(range(256)) * 2):  # junk; a JPEG's start
+        broken.write_bytes(content)
+        archive = tar_gz(cifar_tree, tmp_path / "c.tar.gz")
+        for src, name in ((cifar_tree, str(broken)), (archive, f"{archive}:cifar10-jpeg/train/dog/0001.jpg")):
+            line = expect_error(capsys, ["import", "cifar10", src, "--data-root", tmp_path / "c"],
+                                f"error: {name}: cannot decode image")
+            assert "BytesIO" not in line and "object at 0x" not in line, line
+
+
+def test_one_line_drops_object_reprs():
+    from harness.data.sources import one_line
+
+    exc = OSError("cannot identify image file <_io.BytesIO object at 0x7f3a2c1e5f80>\n(truncated)")
+    assert one_line(exc) == "cannot identify image file (truncated)"
+
+
+def test_split_folder_without_images_is_named(tmp_path, capsys):
+    write_imagefolder(tmp_path / "src", classes=tuple(CIFAR10_NAMES), per_class=1)
+    import shutil
+
+    shutil.rmtree(tmp_path / "src" / "train")
+    (tmp_path / "src" / "train" / "cat").mkdir(parents=True)
+    (tmp_path / "src" / "train" / "cat" / "0001.heic").write_bytes(b"not accepted")
+    line = expect_error(capsys, ["import", "cifar10", tmp_path / "src", "--data-root", tmp_path / "c"],
+                        f"{tmp_path / 'src'}: train/ exists but holds no images", "1 other file",
+                        str(tmp_path / "src" / "train" / "cat" / "0001.heic"), ".jpg .jpeg .png", ".webp")
+    assert "no train split" not in line
+    archive = tar_gz(tmp_path / "src", tmp_path / "s.tar.gz")
+    expect_error(capsys, ["import", "cifar10", archive, "--data-root", tmp_path / "c"],
+                 f"{archive}: train/ exists but holds no images", f"{archive}:train/cat/0001.heic")
+    (tmp_path / "src" / "train" / "cat" / "0001.heic").unlink()  # no files at all: as if train/ were not there
+    expect_error(capsys, ["import", "cifar10", tmp_path / "src", "--data-root", tmp_path / "c"], "no train split found")
 
 
 def test_wrong_class_folder_layout(tmp_path, capsys, cifar_tree):

@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -208,6 +209,33 @@ def test_mahalanobis_survives_singular_covariance():
     feats = np.hstack([feats, np.zeros((len(feats), 2))])  # dead units, as after a ReLU
     got = S.get("mahalanobis").fit(feats, labels).score(features=feats[:5])
     assert np.all(np.isfinite(got))
+
+
+@pytest.mark.parametrize("scale, problem", [(1e200, "is not finite"), (1e155, "is not finite"),
+                                            (1e-200, "underflows to zero"), (1e-158, "is not finite")])
+def test_mahalanobis_fit_refuses_features_whose_covariance_overflows(scale, problem):
+    feats, labels = gaussian_clusters(np.random.default_rng(4), n_per_class=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning either: a clear ValueError, not numpy's LinAlgError
+        with pytest.raises(ValueError, match=f"train_features: the .*covariance of the class-centred features "
+                                             f".*{problem}.*rescale the features") as info:
+            S.get("mahalanobis").fit(feats * scale, labels)
+    assert "\n" not in str(info.value)
+
+
+def test_mahalanobis_never_returns_a_non_finite_score():
+    rng = np.random.default_rng(5)
+    feats, labels = gaussian_clusters(rng, n_per_class=20)
+    maha = S.get("mahalanobis").fit(feats * 1e150, labels)  # large, but within float64: fits and scores
+    assert np.all(np.isfinite(maha.score(features=feats[:5] * 1e150)))
+    maha = S.get("mahalanobis").fit(feats, labels)
+    test = rng.normal(size=(6, 4))
+    test[[1, 4]] *= 1e200  # their squared distance overflows float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="features: the squared Mahalanobis distance overflows float64 for 2 "
+                                             "of 6 rows"):
+            maha.score(features=test)
 
 
 # ----------------------------------------------------------------------- knn

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from harness import __version__
 from harness.data import cache, registry, transforms
 from harness.data.imageset import ImageSet
 from harness.data.progress import Progress
-from harness.data.readers import READERS, Parsed
+from harness.data.readers import READERS, Parsed, describe_suffixes, no_images_in
 from harness.data.sources import Source, one_line
 from harness.errors import HarnessError
 
@@ -124,10 +124,17 @@ def _parse(name: str, source: Source, formats: tuple[str, ...]) -> tuple[str, Pa
 def _check(name: str, spec, fmt: str, parsed: Parsed, source: Source) -> None:
     if not any(len(labels) for _, labels in parsed.splits.values()):
         where = f" under {parsed.root}" if parsed.root else ""
+        if parsed.folders:
+            folders = " and ".join(sorted(set(parsed.folders.values())))
+            raise HarnessError(f"{source.path}: no images found in {folders}: no file there has an accepted image "
+                               f"extension ({describe_suffixes()})")
         raise HarnessError(f"{source.path}: no images found{where}; expected {READERS[fmt][1]}")
     if spec is None:
         return
     missing = [s for s in spec.splits if s not in parsed.splits]
+    empty = [parsed.folders[s] for s in missing if s in parsed.folders]
+    if empty:  # the split's folder is there: say what is wrong with it, not that the split is missing
+        raise HarnessError(f"{source.path}: {no_images_in(source, empty[0])}")
     if missing:
         raise HarnessError(f"{source.path}: no {' or '.join(missing)} split found for {name}; "
                            f"expected {READERS[fmt][1]}")
@@ -175,6 +182,9 @@ def _decode_one(source: Source, rel: str, transform) -> np.ndarray:
             return np.asarray(image, dtype=np.uint8)
     except HarnessError:
         raise
+    except UnidentifiedImageError:  # its message holds the repr of the in-memory file, not the file's name
+        raise HarnessError(f"{source.where(rel)}: cannot decode image (not in an image format that PIL "
+                           f"recognizes)") from None
     except Exception as exc:  # PIL raises many types for a broken file
         raise HarnessError(f"{source.where(rel)}: cannot decode image ({one_line(exc)})") from None
 

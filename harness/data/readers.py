@@ -25,6 +25,19 @@ class Parsed:
     classes: tuple[str, ...]
     root: str  # where inside the source the layout was found
     extra: dict = field(default_factory=dict)
+    # split -> the folder it is read from ('a/train/'), for every split folder that exists, images in it or not
+    folders: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+def describe_suffixes() -> str:
+    return " ".join(IMAGE_SUFFIXES) + " (any case)"
+
+
+def no_images_in(source: Source, folder: str) -> str:
+    """Why a split folder that exists gave no images: what it holds instead, and which extensions are accepted."""
+    others = [f for f in source.files() if f.startswith(folder)]  # folders are only known from their files
+    return (f"{folder} exists but holds no images ({len(others)} other file{'s' * (len(others) != 1)}, e.g. "
+            f"{source.where(others[0])}); accepted image extensions: {describe_suffixes()}")
 
 
 def is_image(rel: str) -> bool:
@@ -143,8 +156,9 @@ def read_imagefolder(source: Source) -> Parsed | None:
             raise HarnessError(f"{source.where(rel)}: not in a class folder; expected the layout "
                                f"{root}<split>/<class>/<image>")
         per_split.setdefault(SPLIT_DIRS[parts[0]], {}).setdefault(parts[1], []).append(rel)
+    folders = {SPLIT_DIRS[s]: root + s + "/" for s in SPLIT_DIRS if root + s + "/" in dirs}
     if not per_split:
-        return Parsed({}, (), root)
+        return Parsed({}, (), root, folders=folders)
     classes = tuple(sorted(per_split.get("train") or per_split["test"]))
     for split, per_class in per_split.items():
         unknown = sorted(set(per_class) - set(classes))
@@ -161,7 +175,7 @@ def read_imagefolder(source: Source) -> Parsed | None:
             paths += files
             labels += [label] * len(files)
         splits[split] = (paths, np.asarray(labels, dtype=np.int64))
-    return Parsed(splits, classes, root)
+    return Parsed(splits, classes, root, folders=folders)
 
 
 # --- Tiny ImageNet: wnids.txt, train/<wnid>/images/*, val/images/* + val/val_annotations.txt ----------------------
@@ -203,7 +217,9 @@ def read_tinyimagenet(source: Source) -> Parsed | None:
         words = dict(line.split("\t", 1) for line in source.read(root + "words.txt").decode().splitlines()
                      if "\t" in line)
         extra["class_descriptions"] = [words.get(w, "").strip() for w in wnids]
-    return Parsed(splits, tuple(wnids), root, extra)
+    dirs = _dirs(source.files())
+    folders = {split: root + d for split, d in (("train", "train/"), ("test", "val/")) if root + d in dirs}
+    return Parsed(splits, tuple(wnids), root, extra, folders=folders)
 
 
 def _tiny_val(source: Source, root: str, files: list[str], index: dict[str, int]):
@@ -247,7 +263,8 @@ def read_dtd(source: Source) -> Parsed | None:
         files = sorted(per_class[cls], key=_natural)
         paths += files
         labels += [i] * len(files)
-    return Parsed({"test": (paths, np.asarray(labels, dtype=np.int64))} if paths else {}, classes, root)
+    return Parsed({"test": (paths, np.asarray(labels, dtype=np.int64))} if paths else {}, classes, root,
+                  folders={"test": root + "images/"})
 
 
 # --- SVHN: train_32x32.mat / test_32x32.mat ----------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """A dataset source as a set of files by relative POSIX path: a directory, or a tar archive read in one pass."""
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import lzma
 import os
+import re
 import tarfile
 import zlib
 from pathlib import Path
@@ -16,8 +19,15 @@ CHUNK = 1 << 20
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as message text that keeps a CLI error on one line."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """An exception as message text that keeps a CLI error on one line.
+
+    In-memory file objects are dropped from it: a message names its file by path, never as `<_io.BytesIO ...>`.
+    """
+    text = _OBJECT_REPR.sub("", str(exc))
+    return " ".join(text.split()) or type(exc).__name__
+
+
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def _skipped(rel: str) -> bool:
@@ -60,16 +70,25 @@ class Source:
         members: dict[str, bytes] = {}
         size = self.path.stat().st_size
         try:
-            with open(self.path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as tar:
-                for info in tar:
-                    rel = _norm(info.name)
-                    if info.isfile() and not _skipped(rel):
-                        members[rel] = tar.extractfile(info).read()
-                        if progress is not None:
-                            progress.update(raw.tell(), size)
+            with open(self.path, "rb") as raw:
+                compression = _compression(raw)
+                stream = _decompressed(raw, compression)
+                with tarfile.open(fileobj=stream, mode="r|") as tar:
+                    for info in tar:
+                        rel = _norm(info.name)
+                        if info.isfile() and not _skipped(rel):
+                            members[rel] = tar.extractfile(info).read()
+                            if progress is not None:
+                                progress.update(raw.tell(), size)
+                    if compression != "tar":
+                        # tarfile stops at the end-of-archive blocks, before the end of the compressed stream:
+                        # read the rest, so the decompressor reaches its trailer and checks the whole stream's
+                        # CRC and length (a flipped bit or a cut anywhere is an error, not changed pixels).
+                        while stream.read(CHUNK):
+                            pass
         except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
             raise HarnessError(f"{self.path}: truncated or corrupt archive ({one_line(exc)})") from None
-        if self.path.name.lower().endswith(".tar") and not self._ends_with_eof_marker(size):
+        if compression == "tar" and not self._ends_with_eof_marker(size):
             raise HarnessError(f"{self.path}: truncated or corrupt archive (no end-of-archive marker)")
         if progress is not None:
             progress.update(size, size)
@@ -111,6 +130,36 @@ class Source:
     def where(self, rel: str) -> str:
         """How to name a member in a message: path/inside for directories, archive:member for archives."""
         return f"{self.path}:{rel}" if self.is_archive else str(self.path / rel)
+
+
+_MAGIC = ((b"\x1f\x8b", "gz"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"))
+_GZIP_RESERVED_FLAGS = 0xE0
+
+
+def _compression(raw) -> str:
+    """The archive's compression ("gz", "bz2", "xz", or "tar" for none), from its first bytes, as tar -x does."""
+    head = raw.read(6)
+    raw.seek(0)
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            if kind == "bz2" and not head[3:4].isdigit():  # 'BZh' + block size '1'..'9'; else a tar's name
+                continue
+            if kind == "gz" and len(head) > 3 and head[3] & _GZIP_RESERVED_FLAGS:
+                # RFC 1952: a decompressor must refuse reserved flag bits (gzip -t does; Python's gzip does not).
+                raise ValueError("gzip header has reserved flag bits set")
+            return kind
+    return "tar"
+
+
+def _decompressed(raw, compression: str):
+    """A file object of the decompressed stream that checks its integrity (CRC, length) once read to the end."""
+    if compression == "gz":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if compression == "bz2":
+        return bz2.BZ2File(raw, mode="rb")
+    if compression == "xz":
+        return lzma.LZMAFile(raw, mode="rb")
+    return raw
 
 
 def _norm(name: str) -> str:

@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="let torchvision download missing datasets that it knows (off: offline)")
     group.addoption("--cache-dir", default=None, type=options.directory,
                     help="trained-checkpoint cache (default: <data root>/checkpoints)")
+    group.addoption("--shard", default=None, metavar="K/N",
+                    help="run the K-th of N deterministic parts of the case list (1 <= K <= N); every model's "
+                         "cases stay on one shard")
     group.addoption("--allow-skips", action="store_true",
                     help="exit 0 even when benchmark cases were skipped (default: a skipped case fails the run)")
 

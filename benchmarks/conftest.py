@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import data as hdata
-from harness import options, profiles, runner, store
+from harness import options, profiles, runner, shards, store
 from harness.errors import HarnessError
 from harness.runner import Case, RunContext, Session, resolve_device
 from harness.summary import summary_table
@@ -73,6 +73,11 @@ def _context(config: pytest.Config) -> RunContext:
 def pytest_configure(config: pytest.Config) -> None:
     """Validate the options before collection, so a typo is a usage error, not 20 failing cases."""
     config.stash[_CONTEXT_KEY] = _context(config)
+    if config.getoption("--shard"):
+        try:
+            shards.parse(config.getoption("--shard"))
+        except HarnessError as exc:
+            raise pytest.UsageError(str(exc)) from None
     _OUTCOMES.clear()
 
 
@@ -106,6 +111,24 @@ def run_case(harness_session, benchmark, capsys):
 def _written_at(record: dict) -> float:
     stamp = record["provenance"].get("time_utc") or "1970-01-01T00:00:00Z"
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--shard K/N: keep this shard's cases (harness.shards), and each dataset's claims test where its cases run."""
+    if not config.getoption("--shard"):
+        return
+    k, n = shards.parse(config.getoption("--shard"))
+    profile = config.stash[_CONTEXT_KEY].profile
+    cases = [item for item in items if item.get_closest_marker("benchmark_case")]
+    keys = [(c.recipe, dict(c.recipe_params), c.dataset, item.callspec.params["seed"])
+            for item in cases for c in [item.callspec.params["case"]]]
+    mine = {item for item, shard in zip(cases, shards.assign(keys, n, profile)) if shard == k}
+    datasets = {item.callspec.params["case"].dataset for item in mine}
+    keep = [item for item in items if item in mine or (
+        item not in cases and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("claim_dataset") in datasets)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -90,6 +90,9 @@ def not_gated(record: dict, profile: Profile) -> str | None:
     if profile.source is not None and not profile.source.builtin:
         return (f"profile {profile.name!r} comes from {profile.source.file}; baselines and bands gate the "
                 f"built-in profiles only")
+    if profile.dry_run_of:
+        return (f"dry run of the {profile.dry_run_of!r} profile: its band and claim verdicts are computed and "
+                f"reported, not enforced (the sizes are cut to the bone)")
     if profile.name not in GATED_PROFILES:
         return None
     if record["seed"] not in profile.seeds:

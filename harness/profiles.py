@@ -24,7 +24,7 @@ else:  # pragma: no cover - Python 3.10
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "loader",
              "num_to_avg", "eval_batch_size", "seeds", "epochs", "datasets"}
-_OPTIONAL = {"train_limit", "test_limit"}
+_OPTIONAL = {"train_limit", "test_limit", "ood_pool_limit", "dry_run_of"}
 _PLAN_FIELDS = {"id", "upstream", "ood"}
 
 
@@ -67,6 +67,8 @@ class Profile:
     datasets: tuple[DatasetPlan, ...]
     train_limit: int | None = None
     test_limit: int | None = None
+    ood_pool_limit: int | None = None  # cap on each dataset-backed OOD set's images (seeded sample); None: all
+    dry_run_of: str | None = None  # this profile runs that profile's cases and reports its bands, never fails on them
     source: Source | None = field(default=None, compare=False, hash=False)
 
     @property
@@ -146,7 +148,7 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
             fail(f"{key} must be an integer >= {low}, got {value!r}", key)
 
     for key, low in (("cpu_threads", 0), ("num_to_avg", 1), ("eval_batch_size", 1), ("train_limit", 1),
-                     ("test_limit", 1)):
+                     ("test_limit", 1), ("ood_pool_limit", 1)):
         integer(key, low)
     for key in ("description", "model"):
         if not isinstance(raw[key], str) or not raw[key]:
@@ -157,6 +159,8 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
         fail(f"device must be 'cpu' or 'cuda', got {raw['device']!r}", "device")
     if raw["loader"] not in ("fast", "reference"):
         fail(f"loader must be 'fast' or 'reference', got {raw['loader']!r}", "loader")
+    if "dry_run_of" in raw and raw["dry_run_of"] != "paper":
+        fail(f"dry_run_of: only 'paper' has bands to dry-run, got {raw['dry_run_of']!r}", "dry_run_of")
     if raw["model"] not in models.names():
         fail(f"unknown model {raw['model']!r}; known: {', '.join(models.names())}", "model")
     seeds = raw["seeds"]

@@ -101,20 +101,47 @@ def auroc(id_scores, ood_scores, positive="ood"):
     return _auroc_sorted(*_sorted_classes(id_scores, ood_scores, positive))
 
 
+def _positive_levels(id_scores, ood_scores, positive):
+    """Sorted classes, and per distinct positive score (ascending): its first index, value and true positives at
+    a threshold equal to it. Recall only moves at these thresholds, so every curve metric walks them."""
+    pos, neg = _sorted_classes(id_scores, ood_scores, positive)
+    first = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    return pos, neg, first, pos[first], len(pos) - first
+
+
 def aupr(id_scores, ood_scores, positive="ood"):
     """Average precision (as sklearn's ``average_precision_score``) with the given positive class.
 
-    ``positive="ood"`` gives AUPR-out, ``positive="id"`` AUPR-in.
+    ``positive="ood"`` gives AUPR-out, ``positive="id"`` AUPR-in. The Hendrycks
+    reference, sklearn and torchmetrics compute AUPR this way (step-wise).
     """
-    pos, neg = _sorted_classes(id_scores, ood_scores, positive)
-    # Recall only moves at thresholds equal to a positive score, so AP sums
-    # precision there, weighted by how many positives share that score.
-    first = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    pos, neg, first, values, tp = _positive_levels(id_scores, ood_scores, positive)
+    # AP sums precision at each distinct positive score, weighted by how many positives share it.
     group_sizes = np.diff(np.r_[first, len(pos)])
-    values = pos[first]
-    tp = len(pos) - first
     fp = len(neg) - np.searchsorted(neg, values, side="left")
     return float(np.sum(group_sizes * (tp / (tp + fp))) / len(pos))
+
+
+def aupr_trapezoid(id_scores, ood_scores, positive="ood"):
+    """Trapezoidal area under sklearn's ``precision_recall_curve``: ``auc(recall, precision)``.
+
+    The definition of OpenOOD (aupr_in / aupr_out) and pytorch-ood. The curve
+    has a point at every distinct score and starts at (recall 0, precision 1);
+    unlike average precision it interpolates linearly between recall levels.
+    """
+    pos, neg, first, values, tp = _positive_levels(id_scores, ood_scores, positive)
+    group_sizes = np.diff(np.r_[first, len(pos)])
+    precision = tp / (tp + len(neg) - np.searchsorted(neg, values, side="left"))
+    # The previous point of the curve is the next higher distinct score (positive or negative): everything
+    # strictly above this value is flagged; above every score, the curve starts at precision 1.
+    tp_above = tp - group_sizes
+    flagged = tp_above + len(neg) - np.searchsorted(neg, values, side="right")
+    precision_above = np.divide(tp_above, flagged, out=np.ones(len(values)), where=flagged > 0)
+    return float(np.sum(group_sizes * (precision + precision_above)) / (2 * len(pos)))
+
+
+def _check_tpr(tpr):
+    _check(isinstance(tpr, numbers.Real) and 0 < tpr <= 1, "tpr", "a number in (0, 1]", repr(tpr))
 
 
 def fpr_at_tpr(id_scores, ood_scores, tpr=0.95, positive="ood"):
@@ -127,13 +154,9 @@ def fpr_at_tpr(id_scores, ood_scores, tpr=0.95, positive="ood"):
     threshold minimising ``|recall - tpr|`` wins, ties going to the lowest
     threshold (most recall, then most false positives).
     """
-    pos, neg = _sorted_classes(id_scores, ood_scores, positive)
-    ok = isinstance(tpr, numbers.Real) and 0 < tpr <= 1
-    _check(ok, "tpr", "a number in (0, 1]", repr(tpr))
+    pos, neg, first, values, tp = _positive_levels(id_scores, ood_scores, positive)
+    _check_tpr(tpr)
     n_pos, n_neg = len(pos), len(neg)
-    first = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
-    values = pos[first]
-    tp = n_pos - first
     # For the recall reached at positive score values[j], the lowest threshold
     # giving exactly that recall sits just above values[j-1], so every negative
     # above values[j-1] is flagged (for j = 0: every negative >= min(pos)).
@@ -146,6 +169,21 @@ def fpr_at_tpr(id_scores, ood_scores, tpr=0.95, positive="ood"):
         fp = np.r_[fp, n_neg - np.searchsorted(neg, pos[-1], side="right")]
     gap = np.abs(tp.astype(np.float64) / float(n_pos) - tpr)
     return float(fp[np.argmin(gap)] / n_neg)  # candidates ascend in threshold
+
+
+def fpr_at_tpr_first_reach(id_scores, ood_scores, tpr=0.95, positive="ood"):
+    """Fraction of the negative class flagged at the tightest threshold whose recall is at least ``tpr``.
+
+    ``fpr[argmax(tpr_curve >= tpr)]`` of sklearn's ``roc_curve``: the rule of
+    OpenOOD v1.5, pytorch-ood and torch-uncertainty. It never undershoots
+    ``tpr``; ``fpr_at_tpr`` (the reference) takes the closest recall, from
+    either side, and the loosest threshold of that recall.
+    """
+    pos, neg, _, values, tp = _positive_levels(id_scores, ood_scores, positive)
+    _check_tpr(tpr)
+    # Recall falls as the threshold values[j] rises; the last j still reaching tpr is the tightest.
+    reach = np.count_nonzero(tp.astype(np.float64) / float(len(pos)) >= tpr) - 1
+    return float((len(neg) - np.searchsorted(neg, values[reach], side="left")) / len(neg))
 
 
 def roc_curve_points(id_scores, ood_scores, positive="ood", max_points=101):

@@ -72,6 +72,9 @@ METRIC_RANGES: dict[str, tuple[float, float | None]] = {
     "calib/nll": (0.0, None), "calib/brier": (0.0, 2.0), "calib/temperature": (0.0, None)}
 PERCENT_RANGE: tuple[float, float | None] = (0.0, 100.0)
 _VIEW = re.compile(r"calib@[^/]+/")
+# A shift metric (shift/<corruption>/<severity>/<metric>, shift/severity<k>/<metric>, shift/mean/<metric>) keeps the
+# unit of its in-distribution namesake: nll in nats, accuracy/ece/rms in percent.
+_SHIFT = re.compile(r"shift/(?:[^/]+/)+")
 # Float rounding (a mean of 100s, an AUROC of 1 + 1 ulp, a Brier score of -1e-17) must not make a real record
 # invalid: bounds are checked this much wider. Far below the 2 to 4 decimals the leaderboard shows.
 RANGE_SLACK = 1e-6
@@ -83,7 +86,7 @@ _VERDICT_NUMBERS = ("measured", "expected", "tolerance", "low", "high", "paper_v
 
 def metric_range(key: str) -> tuple[float, float | None]:
     """(low, high) of a metric's mean; high None = no upper bound."""
-    view = _VIEW.match(key)
+    view = _VIEW.match(key) or _SHIFT.match(key)
     return METRIC_RANGES.get("calib/" + key[view.end():] if view else key, PERCENT_RANGE)
 
 

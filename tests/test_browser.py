@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import leaderboard
-from record_factory import make_record, write_json
+from record_factory import make_record, paper_profile_records, shift_records, write_json
 
 pytestmark = pytest.mark.browser
 
@@ -103,3 +103,54 @@ def test_leaderboard_sorts_and_links_to_a_case_page_with_plots(browser, tmp_path
     assert browser.find_elements("css selector", "svg rect.bar-acc")
     browser.save_screenshot(str(tmp_path / "case.png"))
     assert (tmp_path / "index.png").stat().st_size > 10_000 and (tmp_path / "case.png").stat().st_size > 10_000
+
+
+def test_paper_page_matrix_and_conventions_in_the_browser(browser, tmp_path, monkeypatch):
+    """The reading views from synthetic paper-profile records: colours, values, the matrix's metric tabs.
+    Screenshots go to $HARNESS_SCREENSHOTS when set (to look at them), else to the test's folder."""
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    (bands / "hendrycks2019.toml").write_bytes((leaderboard.BANDS_DIR / "hendrycks2019.toml").read_bytes())
+    monkeypatch.setenv("HARNESS_BANDS_DIR", str(bands))
+    paper_profile_records(tmp_path / "results" / "paper")
+    shift_records(tmp_path / "results" / "smoke")
+    site = leaderboard.build_site(tmp_path / "results", tmp_path / "site")
+    shots = Path(os.environ.get("HARNESS_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+
+    browser.get(site.index.as_uri())
+    browser.find_element("link text", "Paper: hendrycks2019").click()
+    assert browser.find_element("css selector", "h1").text.startswith("Hendrycks, Lee, Mazeika 2019")
+    first = browser.find_element("css selector", "#table-A1 td.pcell")
+    assert first.get_attribute("class") == "pcell in"
+    assert first.find_element("css selector", ".measured a").text == "91.50"
+    assert first.value_of_css_property("background-color") == "rgba(227, 245, 231, 1)"  # --pass-bg
+    out = browser.find_element("css selector", "#table-A2 td.pcell.out")
+    assert out.find_element("css selector", ".measured a").text == "12.00"
+    assert "band [4.80, 8.00]" in out.get_attribute("title")
+    assert len(browser.find_elements("css selector", "td.pcell.none")) > 100
+    browser.save_screenshot(str(shots / "paper.png"))
+
+    browser.find_element("link text", "Recipe \u00d7 score").click()
+    panels = browser.find_elements("css selector", ".matrix .panel")
+    visible = [p.get_attribute("data-metric") for p in panels if p.is_displayed()]
+    assert visible == ["ood/mean/auroc", "ood/mean/auroc"]  # one metric at a time, per group
+    best = panels[0].find_element("css selector", "td.best")
+    assert best.find_element("css selector", ".value").text == "94.50"
+    fpr_label = next(label for label in browser.find_elements("css selector", ".matrix label")
+                     if label.text.startswith("FPR95, OOD+"))
+    fpr_label.click()
+    visible = [p.get_attribute("data-metric") for p in panels if p.is_displayed()]
+    assert visible == ["ood/mean/fpr95@ood", "ood/mean/auroc"]
+    browser.save_screenshot(str(shots / "matrix.png"))
+
+    browser.find_element("link text", "Conventions").click()
+    row = browser.find_element("css selector", ".conventions-table tr[data-key='fpr95_first@ood']")
+    assert [c.text for c in row.find_elements("css selector", "td.num .value")][-1] == "22.00"
+    browser.save_screenshot(str(shots / "conventions.png"))
+
+    browser.find_element("link text", "Shift").click()
+    assert browser.find_elements("css selector", "svg circle.point")
+    browser.save_screenshot(str(shots / "shift.png"))
+    for name in ("paper", "matrix", "conventions", "shift"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000

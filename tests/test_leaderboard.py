@@ -7,12 +7,28 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, leaderboard
+from harness import charts, cli, leaderboard
 from harness.errors import HarnessError
 from record_factory import make_record, write_json
 
 
 HOSTILE = "<script>alert(1)</script>"
+HENDRYCKS_BANDS = leaderboard.BANDS_DIR / "hendrycks2019.toml"
+# Pages every build writes besides the case pages: index, matrix, claims, conventions, one paper page
+# (the hendrycks2019 bands), two static files.
+FIXED_FILES = 7
+
+
+@pytest.fixture(autouse=True)
+def one_band_file(tmp_path, monkeypatch):
+    """The committed hendrycks2019 bands only, so page counts do not depend on band files being added."""
+    folder = tmp_path / "bands"
+    folder.mkdir()
+    (folder / HENDRYCKS_BANDS.name).write_bytes(HENDRYCKS_BANDS.read_bytes())
+    monkeypatch.setenv("HARNESS_BANDS_DIR", str(folder))
+    return folder
+
+
 def standard_results(root: Path) -> Path:
     """Two tables (smoke digits, paper cifar10), one case with two runs."""
     write_json(root / "smoke" / "a.json", make_record("digits-finetune-msp", accuracy=95.0, auroc=91.0))
@@ -114,7 +130,7 @@ def test_hostile_strings_are_escaped_everywhere(tmp_path):
     write_json(tmp_path / "r" / "x.json", record)
     leaderboard.build_site(tmp_path / "r", tmp_path / "site")
     files = read_site(tmp_path / "site")
-    assert len(files) == 4  # index, one case page, two static files
+    assert len(files) == FIXED_FILES + 1  # and one case page
     for name, data in files.items():
         text = data.decode()
         assert HOSTILE not in text and "<img" not in text, name
@@ -163,7 +179,7 @@ def test_same_records_give_byte_identical_sites(tmp_path):
     leaderboard.build_site(tmp_path / "one", tmp_path / "b")
     leaderboard.build_site(tmp_path / "elsewhere" / "two", tmp_path / "c")
     a = read_site(tmp_path / "a")
-    assert len(a) == 6 and a == read_site(tmp_path / "b") == read_site(tmp_path / "c")
+    assert len(a) == FIXED_FILES + 3 and a == read_site(tmp_path / "b") == read_site(tmp_path / "c")
 
 
 def test_rerender_removes_pages_of_vanished_cases(tmp_path):
@@ -175,16 +191,16 @@ def test_rerender_removes_pages_of_vanished_cases(tmp_path):
 
 
 def test_charts_map_the_unit_square_into_the_plot_and_skip_bad_curves():
-    chart = leaderboard.roc_chart({"ok": {"fpr": [0, 1], "tpr": [0, 1]}, "short": {"fpr": [0], "tpr": [0]},
+    chart = charts.roc_chart({"ok": {"fpr": [0, 1], "tpr": [0, 1]}, "short": {"fpr": [0], "tpr": [0]},
                                    "bad": {"fpr": [0, 2], "tpr": [0, 1]}, "nan": {"fpr": [0, float("nan")],
                                                                                   "tpr": [0, 1]}})
     (curve,) = [s for s in chart.shapes if s.kind == "polyline"]
-    left, top, size = leaderboard.LEFT, leaderboard.TOP, leaderboard.SIZE
+    left, top, size = charts.LEFT, charts.TOP, charts.SIZE
     assert curve.points == f"{left:.2f},{top + size:.2f} {left + size:.2f},{top:.2f}" and curve.title == "ok"
-    assert leaderboard.roc_chart({"bad": {"fpr": [0, 2], "tpr": [0, 1]}}) is None
-    assert leaderboard.roc_chart(None) is None
-    assert leaderboard.reliability_chart([{"lo": 0.5, "hi": 0.4, "count": 3}]) is None
-    bars = leaderboard.reliability_chart([{"lo": 0.0, "hi": 0.5, "confidence": 0.4, "accuracy": 0.25, "count": 4}])
+    assert charts.roc_chart({"bad": {"fpr": [0, 2], "tpr": [0, 1]}}) is None
+    assert charts.roc_chart(None) is None
+    assert charts.reliability_chart([{"lo": 0.5, "hi": 0.4, "count": 3}]) is None
+    bars = charts.reliability_chart([{"lo": 0.0, "hi": 0.5, "confidence": 0.4, "accuracy": 0.25, "count": 4}])
     acc = next(s for s in bars.shapes if s.cls == "bar-acc")
     assert acc.height == f"{size * 0.25:.2f}"
 

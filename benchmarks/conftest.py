@@ -19,6 +19,7 @@ from harness.summary import summary_table
 
 _CONTEXT_KEY = pytest.StashKey[RunContext]()
 _START_KEY = pytest.StashKey[float]()
+_SESSION_KEY = pytest.StashKey[Session]()
 _OUTCOMES: dict[str, tuple[str, str]] = {}  # benchmark case nodeid -> ("passed" | "failed" | "skipped", reason)
 
 
@@ -83,7 +84,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def harness_session(request) -> Session:
-    return Session(request.config.stash[_CONTEXT_KEY])
+    session = Session(request.config.stash[_CONTEXT_KEY])
+    request.config.stash[_SESSION_KEY] = session
+    return session
 
 
 @pytest.fixture
@@ -184,6 +187,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         for line in summary_table(mine):
             terminalreporter.write_line(line)
         terminalreporter.write_line(f"{len(mine)} records in {ctx.results_dir.resolve()}")
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is not None and session.dry_run_claims:
+        terminalreporter.section("direction claims (dry run: reported, not enforced)")
+        for line in session.dry_run_claims:
+            terminalreporter.write_line(line)
     skipped = skipped_summary()
     if skipped:
         terminalreporter.write_line(f"harness: {skipped}", red=not config.getoption("--allow-skips"), bold=True)

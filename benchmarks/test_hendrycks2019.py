@@ -5,10 +5,10 @@ on the paper profile the numbers are checked against benchmarks/bands/hendrycks2
 direction claims (fine-tuning beats scratch) against the pair of cases.
 """
 import pytest
-from casekit import assert_verdicts, case_params
+from casekit import assert_verdicts, case_params, enforce_claims
 
 from harness import bands, profiles
-from harness.runner import Case
+from harness.runner import Case, banded
 
 RECIPES = ("scratch", "finetune")
 
@@ -28,7 +28,7 @@ def test_case(case, seed, run_case):
 
 def test_direction_claims(claim_dataset, harness_session):
     """Fine-tuned beats scratch by the paper's stated margins (paper profile; after both cases have run)."""
-    if harness_session.ctx.profile.name != "paper":
+    if not banded(harness_session.ctx.profile):
         pytest.skip("direction claims are checked on the paper profile only (the smoke/mini models are too small)")
     runs = {r["recipe"]["name"]: r for r in harness_session.results
             if r["dataset"] == claim_dataset and r["group"] == "hendrycks2019"}
@@ -37,5 +37,4 @@ def test_direction_claims(claim_dataset, harness_session):
     upstream = runs["finetune"]["recipe"]["pretrain_dataset"]
     verdicts = bands.check_claims(harness_session.claims(), claim_dataset,
                                   {name: r["report"]["metrics"] for name, r in runs.items()}, upstream=upstream)
-    failed = [v.message() for v in verdicts if v.passed is False]
-    assert not failed, "\n".join(failed)
+    enforce_claims(harness_session, f"{claim_dataset} hendrycks2019", verdicts)

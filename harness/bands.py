@@ -31,16 +31,24 @@ _ID_METRICS = (
     "accuracy", "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",
     "calib/ece", "calib/ece10", "calib/adaptive_ece", "calib/nll", "calib/brier", "error_detection/auroc",
 )
+# The calibration views of harness.calibration: at the fitted temperature, and a sampled head at one sample.
+_ID_METRICS += tuple(f"calib@{view}/{key.removeprefix('calib/')}" for view in ("T", "M1")
+                     for key in _ID_METRICS if key.startswith("calib/")) + ("calib@T/temperature", "accuracy@M1")
 _OOD_METRICS = (
     "auroc", "aupr@ood", "fpr95@ood", "aupr@id", "fpr95@id",
+    "fpr95_first@ood", "fpr95_first@id", "aupr_trapz@ood", "aupr_trapz@id",  # the peers' definitions
     "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",
 )
 # Paper tags that have a band file; a record's "paper" field is one of these. A new band file adds its tag.
-PAPERS = ("hendrycks2019",)
+PAPERS = ("hendrycks2019", "jordahn2024")
 
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
+# Under distribution shift (README "Conventions"): per corruption and severity, per severity, over all.
+_SHIFT_METRICS = r"(?:accuracy|ece|rms|nll)"
+_SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|severity[1-9][0-9]*|mean)/{_SHIFT_METRICS}|distortion/(?:id|shift)")
 _METRIC_KEY = re.compile(
-    rf"(?:{'|'.join(map(re.escape, _ID_METRICS))}|ood/{_NAME}/(?:{'|'.join(map(re.escape, _OOD_METRICS))}))\Z"
+    rf"(?:{'|'.join(map(re.escape, _ID_METRICS))}|ood/{_NAME}/(?:{'|'.join(map(re.escape, _OOD_METRICS))})"
+    rf"|{_SHIFT_KEY})\Z"
 )
 _NAME_RE = re.compile(rf"{_NAME}\Z")
 
@@ -87,6 +95,7 @@ class Claim:
     note: str | None = None
     path: str = ""
     line: int = 0
+    profiles: tuple[str, ...] = ("paper",)  # the profiles whose runs the claim gates
 
 
 @dataclass(frozen=True)
@@ -191,9 +200,9 @@ _BAND_REQUIRED = ("paper", "dataset", "recipe", "score", "metric", "value", "sou
 _CLAIM_FIELDS = {
     "paper": str, "dataset": str, "score": str, "metric": str, "recipe": str, "baseline": str,
     "direction": str, "margin": float, "paper_gap": float, "source": str, "rationale": str,
-    "proxy_unless_upstream": str, "note": str,
+    "proxy_unless_upstream": str, "note": str, "profiles": list,
 }
-_CLAIM_REQUIRED = tuple(k for k in _CLAIM_FIELDS if k not in ("proxy_unless_upstream", "note"))
+_CLAIM_REQUIRED = tuple(k for k in _CLAIM_FIELDS if k not in ("proxy_unless_upstream", "note", "profiles"))
 _NAMED = ("paper", "dataset", "recipe", "score", "baseline", "proxy_unless_upstream")
 _KINDS = {"band": (_BAND_FIELDS, _BAND_REQUIRED), "claim": (_CLAIM_FIELDS, _CLAIM_REQUIRED)}
 
@@ -265,6 +274,10 @@ def _check_entry(kind: str, index: int, entry: Mapping, table: _Table, where: _L
             where.fail(line, f"{label}: unknown field {key!r} (expected one of: {', '.join(fields)})")
         if fields[key] is str:
             ok, wanted = isinstance(value, str) and value.strip() != "", "a non-empty string"
+        elif fields[key] is list:
+            ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) and _NAME_RE.match(v)
+                                                                  for v in value)
+            wanted = "a non-empty list of profile names"
         else:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             wanted = "a finite number"
@@ -320,7 +333,7 @@ def _claim(index: int, entry: Mapping, table: _Table, where: _Located) -> Claim:
     return Claim(entry["paper"], entry["dataset"], entry["score"], entry["metric"], entry["recipe"],
                  entry["baseline"], entry["direction"], float(entry["margin"]), float(entry["paper_gap"]),
                  entry["source"], entry["rationale"], entry.get("proxy_unless_upstream"), entry.get("note"),
-                 where.path, table.line)
+                 where.path, table.line, tuple(entry.get("profiles", ["paper"])))
 
 
 def _band_key(b: Band) -> tuple:

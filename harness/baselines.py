@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import profiles
+from harness import machine, profiles
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.store import read_records
@@ -27,8 +27,8 @@ FORMAT_VERSION = 1
 # count (two runs give identical records); the tolerance only absorbs float differences between CPU kernels
 # (e.g. AVX2 vs AVX-512) that a few training epochs amplify. A broken metric moves far more than this.
 TOLERANCES = {
-    "calib/nll": 0.05,
-    "calib/brier": 0.02,
+    "calib*/nll": 0.05,  # calib/nll and its views (calib@T/nll at the fitted temperature, calib@M1/nll)
+    "calib*/brier": 0.02,
     "*": 0.5,
 }
 
@@ -105,6 +105,18 @@ def not_gated(record: dict, profile: Profile) -> str | None:
     return None
 
 
+def other_machine(record: dict, baseline: dict) -> str | None:
+    """Why this case's baseline entry cannot gate a run on this machine (its CPU kernels round differently from
+    the machine that measured it, see harness.machine), or None. Entries without a probe hash gate everywhere."""
+    measured_on = baseline.get("case_machines", {}).get(case_key(record))
+    here = machine.kernel_probe()
+    if measured_on is None or measured_on == here:
+        return None
+    return (f"the baseline entry was measured on a machine whose CPU kernels round differently (kernel probe "
+            f"{measured_on}, here {here}): CPU training is bit-reproducible only on one kind of machine; "
+            f"record one here with `python -m harness baseline update`")
+
+
 def check(record: dict, baseline: dict) -> list[BaselineVerdict] | None:
     """Verdicts for every baseline metric of this case; None when the baseline has no entry for it."""
     expected = baseline["cases"].get(case_key(record))
@@ -176,6 +188,8 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
     old = None if replace else load(profile, directory)
     cases = dict(old["cases"]) if old else {}
     cases.update({case_key(r): {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())} for r in mine})
+    machines = dict(old.get("case_machines", {})) if old else {}
+    machines.update({case_key(r): machine.kernel_probe() for r in mine})
     commits = {r["provenance"].get("git_commit") or "unknown" for r in mine} | set(old["from_commits"] if old else [])
     data = {
         "format_version": FORMAT_VERSION,
@@ -183,6 +197,7 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
         "from_commits": sorted(commits),
         "tolerances": TOLERANCES,
         "cases": dict(sorted(cases.items())),
+        "case_machines": dict(sorted(machines.items())),
     }
     path = path_for(profile, directory)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,11 @@
 key = sha256 of the canonical JSON of `Run.identity()`: recipe name and settings, dataset and a sha256 of the
 exact training images and labels used, model, epochs, training-set cap, seed, loader, bf16 or not, the keys of
 the upstream models, and TRAINING_CODE_VERSION (bump it whenever a change to the training code changes what a
-run learns). An upstream model is therefore trained once and reused by every recipe that needs it; processes
-asking for one key at the same time train it once (a file lock per key). Files are written atomically and
-loaded with `torch.load(weights_only=True)`; each has a JSON sidecar with its sha256, checked on load.
+run learns). Settings at their key-neutral values (recipes._KEY_NEUTRAL: how every run before them was trained)
+and evaluation-only settings stay out of the key. An upstream model is therefore trained once and reused by
+every recipe that needs it; processes asking for one key at the same time train it once (a file lock per key).
+Files are written atomically and loaded with `torch.load(weights_only=True)`; each has a JSON sidecar with its
+sha256, checked on load.
 
 Layout of a cache dir: <key>.pt, <key>.json (identity + info, human-readable), <key>.lock, and while training
 <key>.partial.pt (the per-epoch resume state: an interrupted run continues where it stopped).
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 
 from harness import data as hdata
-from harness import models, recipes, train
+from harness import models, recipes, splits, train
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.profiles import get as get_profile
@@ -62,6 +64,9 @@ class Run:
     upstreams: list[Run | UserCheckpoint]
     train_set: hdata.ImageSet | None = field(default=None, repr=False)
     data_sha256: str | None = None
+    holdout: splits.Holdout | None = None
+    holdout_set: hdata.ImageSet | None = field(default=None, repr=False)
+    holdout_seen_by_upstream: int | None = None  # holdout images the first upstream model trained on
 
     def settings(self) -> dict:
         """The effective hyperparameters: the recipe's, with the profile-resolved model and epochs."""
@@ -74,7 +79,8 @@ class Run:
 
     def identity(self) -> dict:
         return {"training_code_version": TRAINING_CODE_VERSION, "recipe": self.recipe.name,
-                "settings": self.settings(), "dataset": self.dataset, "num_classes": self.num_classes,
+                "settings": recipes.identity_settings(self.recipe, self.settings()), "dataset": self.dataset,
+                "num_classes": self.num_classes,
                 "data_sha256": self.data_sha256, "seed": self.seed,
                 "loader": self.loader if self.recipe.trains else None, "amp": self.amp and self.recipe.trains,
                 "upstreams": [_key_of(u) for u in self.upstreams]}
@@ -108,7 +114,7 @@ def plan(recipe: recipes.Recipe | str, dataset: str, profile: Profile | str, see
 
 
 def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, data_root, loader, amp, memo) -> Run:
-    spec = hdata.registry.get(dataset)
+    spec = hdata.spec(dataset, data_root)
     if not spec.num_classes:
         raise HarnessError(f"dataset {dataset!r} has no labels; a model cannot be trained on it")
     ups: list[Run | UserCheckpoint] = []
@@ -119,20 +125,41 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
         ds = dataset if dep.on == "same" else upstream_dataset
         ups.append(_plan(recipes.get(dep.recipe), ds, profile, seed, upstream_dataset, user_ckpt, None,
                          data_root, loader, amp, memo))
-    run = Run(recipe=recipe, dataset=dataset, model=recipe.model or profile.model, num_classes=spec.num_classes,
+    model = recipe.model_for(profile.model, [u.model for u in ups])
+    run = Run(recipe=recipe, dataset=dataset, model=model, num_classes=spec.num_classes,
               epochs=epochs if epochs is not None else recipe.epochs_for(dataset, profile.epochs),
               train_limit=profile.train_limit, seed=seed, loader=loader, amp=amp, upstreams=ups)
     models.spec(run.model)
-    if recipe.trains:
-        cache_key = (dataset, profile.train_limit)
+    run.holdout = recipe.holdout_for(dataset)
+    if recipe.trains or run.holdout is not None:
+        cache_key = (dataset, profile.train_limit, run.holdout)
         if cache_key not in memo:
-            full = hdata.load(dataset, "train", data_root=data_root, image_size=spec.image_size)
-            subset = full.subset(train.balanced_indices(full.labels, profile.train_limit, DATA_SUBSET_SEED))
-            digest = hashlib.sha256(np.ascontiguousarray(subset.images).data)
-            digest.update(np.ascontiguousarray(subset.labels).data)
-            memo[cache_key] = (subset, digest.hexdigest())
-        run.train_set, run.data_sha256 = memo[cache_key]
+            memo[cache_key] = _training_data(dataset, spec, profile.train_limit, run.holdout, data_root, memo)
+        train_set, run.holdout_set, run.data_sha256 = memo[cache_key]
+        run.train_set = train_set if recipe.trains else None
+        upstream_set = ups[0].train_set if ups and isinstance(ups[0], Run) else None
+        if run.holdout_set is not None and upstream_set is not None:
+            run.holdout_seen_by_upstream = len(splits.image_digests(run.holdout_set.images)
+                                               & splits.image_digests(upstream_set.images))
     return run
+
+
+def _training_data(dataset, spec, train_limit, holdout, data_root, memo):
+    """(training images, holdout images or None, sha256 of the training images and labels) of `dataset` under
+    the profile's cap, after checking that no image of either is one of the test split's."""
+    full = hdata.load(dataset, "train", data_root=data_root, image_size=spec.image_size)
+    subset = full.subset(train.balanced_indices(full.labels, train_limit, DATA_SUBSET_SEED))
+    held = None
+    if holdout is not None:
+        train_idx, held_idx = holdout.carve(len(subset))
+        subset, held = subset.subset(train_idx), subset.subset(held_idx)
+    if ("test", dataset) not in memo:
+        test = hdata.load(dataset, "test", data_root=data_root, image_size=spec.image_size)
+        memo[("test", dataset)] = splits.image_digests(test.images)
+    splits.check_not_test(dataset, {"training split": subset, "holdout split": held}, memo[("test", dataset)])
+    digest = hashlib.sha256(np.ascontiguousarray(subset.images).data)
+    digest.update(np.ascontiguousarray(subset.labels).data)
+    return subset, held, digest.hexdigest()
 
 
 def _key_of(node: Run | UserCheckpoint) -> str:
@@ -210,12 +237,12 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)
         model, frozen = run.recipe.build(run.model, run.num_classes, [m.cpu() for m in inputs])
-    history, train_s = [], 0.0
+    history, train_s, selected_epoch = [], 0.0, None
     partial = path.with_name(f"{path.stem}.partial.pt")
     if run.recipe.trains:
         result = train.fit(model, run.train_set, run.recipe.hyper(run.epochs), seed=run.seed,
-                           options=ctx.options, frozen=frozen, checkpoint_path=partial)
-        history, train_s = result.history, result.train_s
+                           options=ctx.options, frozen=frozen, checkpoint_path=partial, holdout=run.holdout_set)
+        history, train_s, selected_epoch = result.history, result.train_s, result.selected_epoch
     model.to(ctx.options.device).eval()
     acc, n_test = _test_accuracy(model, run.dataset, ctx)
     info = {"key": run.key, "path": str(path), "from_cache": False, "recipe": run.recipe.name,
@@ -223,7 +250,8 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
             "settings": run.settings(), "upstream": _upstream_ref(run), "pretrain_dataset": _pretrain_dataset(run),
             "accuracy": acc, "n_test": n_test, "n_train": n_train, "trained": run.recipe.trains,
             "train_s": round(train_s, 3),
-            "history": history, "upstreams": [_brief(i) for i in up_infos]}
+            "history": history, "upstreams": [_brief(i) for i in up_infos], "selected_epoch": selected_epoch,
+            "holdout": _holdout_info(run)}
     payload = {"format": _FORMAT, "key": run.key, "identity": run.identity(),
                "model": {"name": run.model, "num_classes": run.num_classes},
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -254,7 +282,7 @@ def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
     payload = _load_weights_only(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT or payload.get("key") != run.key:
         raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
-    model = models.create(run.model, run.num_classes, drop_rate=getattr(run.recipe, "drop_rate", 0.0))
+    model = run.recipe.skeleton(run.model, run.num_classes)
     models.load_state_dict(model, payload["state_dict"], source=str(path))
     info = _as_cached(dict(payload["info"], path=str(path)))
     _say(ctx, f"loaded {run.recipe.name} on {run.dataset} from the cache: {path} "
@@ -332,14 +360,21 @@ def _pretrain_dataset(node: Run | UserCheckpoint) -> str | None:
     return next((f for f in found if f is not None), None)
 
 
+def _holdout_info(run: Run) -> dict | None:
+    if run.holdout is None:
+        return None
+    return {"fraction": run.holdout.fraction, "rule": run.holdout.rule, "n": len(run.holdout_set),
+            "seen_by_upstream_training": run.holdout_seen_by_upstream}
+
+
 def _brief(info: dict) -> dict:
-    keep = ("key", "recipe", "dataset", "model", "accuracy", "from_cache", "trained", "train_s", "path",
-            "upstreams")
+    keep = ("key", "recipe", "dataset", "model", "accuracy", "from_cache", "trained", "train_s", "selected_epoch",
+            "path", "upstreams")
     return {k: info[k] for k in keep if k in info}
 
 
 def _test_accuracy(model: nn.Module, dataset: str, ctx: _Context) -> tuple[float, int]:
-    spec = hdata.registry.get(dataset)
+    spec = hdata.spec(dataset, ctx.data_root)
     test = hdata.load(dataset, "test", data_root=ctx.data_root, image_size=spec.image_size)
     test = test.subset(train.balanced_indices(test.labels, ctx.test_limit, DATA_SUBSET_SEED))
     acc = train.accuracy(model, test, batch_size=ctx.eval_batch_size, device=ctx.options.device)

@@ -36,13 +36,15 @@ from harness.scores import Score, as_labels, as_matrix, log_softmax
 OOD_SAMPLE_DIVISOR = 5
 MEAN_SET = "mean"
 _OOD_DETECTION = ("auroc", "aupr@ood", "fpr95@ood", "aupr@id", "fpr95@id")
+# The peers' definitions beside the reference ones (README "Conventions"): first-reach FPR95 and trapezoidal AUPR.
+_PEER_DETECTION = ("fpr95_first@ood", "fpr95_first@id", "aupr_trapz@ood", "aupr_trapz@id")
 _EQUAL_MASS = {  # key -> (norm, variant) of metrics.calibration_error
     "calib/rms": ("l2", "reference"),
     "calib/mad": ("l1", "reference"),
     "calib/rms_all_bins": ("l2", "all_bins"),
     "calib/mad_all_bins": ("l1", "all_bins"),
 }
-OOD_METRICS = _OOD_DETECTION + tuple(_EQUAL_MASS) + ("calib/soft_f1",)
+OOD_METRICS = _OOD_DETECTION + _PEER_DETECTION + tuple(_EQUAL_MASS) + ("calib/soft_f1",)
 BETA = 100  # examples per equal-mass calibration bin (ref)
 ADAPTIVE_BINS = 15
 _NOT_PERCENT = {"calib/nll", "calib/brier"}
@@ -148,7 +150,8 @@ def _calibration(conf: np.ndarray, correct: np.ndarray) -> dict[str, float]:
     return out
 
 
-def _id_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, Any]]:
+def id_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Accuracy, calibration and error detection of class probabilities against labels, as Report stats."""
     conf = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
     values = {"accuracy": M.accuracy(probs, labels)}
@@ -173,6 +176,10 @@ def _ood_repetition(id_scores, id_conf, id_correct, ood_scores, ood_conf) -> dic
         "fpr95@ood": M.fpr_at_tpr(id_scores, ood_scores, tpr=0.95, positive="ood"),
         "aupr@id": M.aupr(id_scores, ood_scores, positive="id"),
         "fpr95@id": M.fpr_at_tpr(id_scores, ood_scores, tpr=0.95, positive="id"),
+        "fpr95_first@ood": M.fpr_at_tpr_first_reach(id_scores, ood_scores, tpr=0.95, positive="ood"),
+        "fpr95_first@id": M.fpr_at_tpr_first_reach(id_scores, ood_scores, tpr=0.95, positive="id"),
+        "aupr_trapz@ood": M.aupr_trapezoid(id_scores, ood_scores, positive="ood"),
+        "aupr_trapz@id": M.aupr_trapezoid(id_scores, ood_scores, positive="id"),
     }
     values.update(_calibration(conf, correct))
     return values
@@ -238,7 +245,7 @@ def evaluate_arrays(
     probs = np.exp(log_softmax(id_logits))
     id_conf = probs.max(axis=1)
     id_correct = probs.argmax(axis=1) == id_labels
-    report_metrics = _id_metrics(probs, id_labels)
+    report_metrics = id_metrics(probs, id_labels)
     ood_sets: dict[str, dict[str, int]] = {}
     roc: dict[str, dict[str, list[float]]] = {}
     per_set: dict[str, dict[str, dict[str, Any]]] = {}
@@ -313,6 +320,23 @@ def collect_outputs(model: Any, x: Any, batch_size: int = 1024, device: str = "c
     finally:
         model.train(was_training)
     return np.concatenate(logits_out), (np.concatenate(feats_out) if feats_out else None)
+
+
+def head_outputs(model: Any, features: np.ndarray, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
+    """Logits float64 (N, C) of `model.fc` on features `collect_outputs` returned for another model with the
+    same body: the same batches, so the numbers are those `collect_outputs(model, x)` gives (a sampling head
+    draws per batch)."""
+    import torch
+
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return np.concatenate([model.fc(torch.from_numpy(features[start:start + batch_size]).to(device))
+                                   .double().cpu().numpy() for start in range(0, len(features), batch_size)])
+    finally:
+        model.train(was_training)
 
 
 def evaluate_model(

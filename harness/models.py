@@ -1,4 +1,5 @@
-"""Classifiers: WideResNet (checkpoint-compatible with the reference wrn.py) and a CIFAR-style ResNet-18.
+"""Classifiers: WideResNet (checkpoint-compatible with the reference wrn.py) and a CIFAR-style ResNet-18;
+the two-stage heads (TST MLP, V-TST variational) that replace a trained model's `fc`.
 
 Every model has `features(x)` (penultimate, globally average-pooled), `forward(x) = fc(features(x))`,
 a `fc` Linear head and `feature_dim`. Inputs are normalized float (N,3,H,W); 32x32 and 64x64 both work
@@ -6,6 +7,7 @@ because pooling is adaptive (for 32x32 inputs this equals the reference's avg_po
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -15,8 +17,8 @@ from torch import nn
 
 from harness.errors import HarnessError
 
-__all__ = ["WideResNet", "ResNet18", "create", "names", "spec", "backbone_modules", "replace_head",
-           "load_state_dict"]
+__all__ = ["WideResNet", "ResNet18", "MLPHead", "VariationalHead", "create", "names", "spec", "backbone_modules",
+           "replace_head", "load_state_dict"]
 
 
 class _WideBasic(nn.Module):
@@ -131,6 +133,66 @@ class ResNet18(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
+
+
+def _encoder(in_features: int, latent: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_features, 3 * latent), nn.ReLU(), nn.Linear(3 * latent, latent))
+
+
+def _check_head(latent: int, samples: int = 1) -> None:
+    if isinstance(latent, bool) or not isinstance(latent, int) or latent < 1:
+        raise HarnessError(f"latent size Z must be an integer >= 1, got {latent!r}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise HarnessError(f"sample count M must be an integer >= 1, got {samples!r}")
+
+
+class MLPHead(nn.Module):
+    """The TST head (Jordahn & Olmos 2024): Linear(F, 3Z) -> ReLU -> Linear(3Z, Z) -> Linear(Z, K)."""
+
+    def __init__(self, in_features: int, num_classes: int, latent: int):
+        super().__init__()
+        _check_head(latent)
+        self.encoder = _encoder(in_features, latent)
+        self.classifier = nn.Linear(latent, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.encoder(x))
+
+
+class VariationalHead(nn.Module):
+    """The V-TST head: q(z|x) = N(mu(x), diag(sigma^2(x))), mu and log sigma^2 from two encoders of the TST
+    shape, log sigma^2 = logsigmoid(.) so sigma^2 is in (0, 1); logits = Linear(Z, K)(z).
+
+    Training: one reparameterised sample, and the module reports `loss_terms` = {"kl": KL(q || N(0, I)) per
+    example, summed over the Z dimensions, "latent_dim": Z} for the `variational` objective.
+    Evaluation: returns log of the softmax averaged over `samples` draws (valid logits: their softmax is that
+    average). The draws come from a generator seeded afresh on every call, so evaluation is deterministic.
+    """
+
+    EVAL_SEED = 0
+
+    def __init__(self, in_features: int, num_classes: int, latent: int, samples: int):
+        super().__init__()
+        _check_head(latent, samples)
+        self.mean = _encoder(in_features, latent)
+        self.log_var = _encoder(in_features, latent)
+        self.classifier = nn.Linear(latent, num_classes)
+        self.latent = latent
+        self.samples = samples
+        self.loss_terms: dict = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu, log_var = self.mean(x), F.logsigmoid(self.log_var(x))
+        std = torch.exp(0.5 * log_var)
+        if self.training:
+            kl = 0.5 * (mu.pow(2) + log_var.exp() - log_var - 1).sum(1)
+            self.loss_terms = {"kl": kl, "latent_dim": self.latent}
+            return self.classifier(mu + std * torch.randn_like(mu))
+        self.loss_terms = {}
+        generator = torch.Generator(device=x.device).manual_seed(self.EVAL_SEED)
+        eps = torch.randn((self.samples, *mu.shape), generator=generator, device=x.device, dtype=mu.dtype)
+        log_probs = F.log_softmax(self.classifier(mu + std * eps), dim=-1)
+        return torch.logsumexp(log_probs, dim=0) - math.log(self.samples)
 
 
 def _check_drop_rate(drop_rate: float) -> None:

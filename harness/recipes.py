@@ -16,11 +16,15 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from harness import models
+from harness import models, objectives, splits, train
 from harness.errors import HarnessError
 from harness.train import Hyper
 
 REFERENCE_MODEL = "wrn-40-2"
+# Settings added after checkpoints existed, at the value every earlier checkpoint was trained with: at that
+# value they stay out of the checkpoint key, so the keys of earlier runs do not change.
+_KEY_NEUTRAL = {"objective": "cross_entropy", "optimizer": "sgd_nesterov_cosine", "select": "last",
+                "holdout": 0.0, "holdout_rule": "random", "cifar100_holdout": 0.0}
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,35 @@ class Recipe:
     summary: ClassVar[str]
     upstreams: ClassVar[tuple[Upstream, ...]] = ()
     trains: ClassVar[bool] = True
+    eval_only: ClassVar[tuple[str, ...]] = ()  # settings that change evaluation, not the weights: not in the key
 
     model: str | None = None
+    # A holdout split carved from the training set (harness.splits): it never trains; it selects the epoch
+    # (select = "best_holdout_nll") and fits the temperature. 0 = none. cifar100_holdout, when not 0,
+    # replaces `holdout` on CIFAR-100 (the TST reference holds out 5 % there, 20 % elsewhere).
+    holdout: float = 0.0
+    holdout_rule: str = "random"
+    cifar100_holdout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model is not None:
             models.spec(self.model)
+        for name in ("holdout", "cifar100_holdout"):
+            _check(self, name, getattr(self, name) == 0 or 0 < getattr(self, name) <= splits.MAX_FRACTION,
+                   f"0 (no holdout) or in (0, {splits.MAX_FRACTION}]")
+        _check(self, "holdout_rule", self.holdout_rule in splits.RULES, f"one of {', '.join(splits.RULES)}")
+
+    def holdout_for(self, dataset: str) -> splits.Holdout | None:
+        fraction = self.cifar100_holdout if self.cifar100_holdout and dataset.startswith("cifar100") else self.holdout
+        return splits.Holdout(fraction, self.holdout_rule) if fraction else None
+
+    def model_for(self, profile_model: str, upstream_models: list[str]) -> str:
+        """The architecture of this recipe's model under a profile whose model is `profile_model`."""
+        return self.model or profile_model
+
+    def skeleton(self, model_name: str, num_classes: int) -> nn.Module:
+        """An untrained model of this recipe's architecture: what a cached state dict is loaded into."""
+        return models.create(model_name, num_classes, drop_rate=getattr(self, "drop_rate", 0.0))
 
     @property
     def upstream(self) -> Upstream | None:
@@ -76,9 +103,18 @@ class _Trained(Recipe):
     batch_size: int = 128
     epochs: int = 100
     augment: bool = True
+    objective: str = "cross_entropy"
+    optimizer: str = "sgd_nesterov_cosine"
+    select: str = "last"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self, "objective", self.objective in objectives.names(), f"one of {', '.join(objectives.names())}")
+        _check(self, "optimizer", self.optimizer in train.OPTIMIZERS, f"one of {', '.join(train.OPTIMIZERS)}")
+        _check(self, "select", self.select in train.SELECTIONS, f"one of {', '.join(train.SELECTIONS)}")
+        _check(self, "select", self.select != "best_holdout_nll" or self.holdout > 0, "'last' when holdout is 0")
+        _check(self, "weight_decay", self.optimizer != "adam_constant" or self.weight_decay == 0,
+               "0 with optimizer 'adam_constant'")
         _check(self, "drop_rate", 0 <= self.drop_rate < 1, "in [0, 1)")
         _check(self, "lr", self.lr > 0, "> 0")
         _check(self, "weight_decay", self.weight_decay >= 0, ">= 0")
@@ -92,7 +128,8 @@ class _Trained(Recipe):
 
     def hyper(self, epochs: int) -> Hyper:
         return Hyper(epochs=epochs, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-                     momentum=self.momentum, nesterov=self.nesterov, augment=self.augment)
+                     momentum=self.momentum, nesterov=self.nesterov, augment=self.augment,
+                     optimizer=self.optimizer, objective=self.objective, select=self.select)
 
 
 @dataclass(frozen=True)
@@ -218,6 +255,163 @@ def interpolate(theta_0: dict[str, torch.Tensor], theta_1: dict[str, torch.Tenso
     return out
 
 
+@dataclass(frozen=True)
+class ScratchFocal(Scratch):
+    name: ClassVar[str] = "scratch_focal"
+    summary: ClassVar[str] = "the scratch recipe with the focal loss (gamma 3)"
+
+    objective: str = "focal"
+
+
+@dataclass(frozen=True)
+class ScratchAdaptiveFocal(Scratch):
+    name: ClassVar[str] = "scratch_adaptive_focal"
+    summary: ClassVar[str] = "the scratch recipe with the adaptive focal loss (gamma 5 where p_t < 0.2, else 3)"
+
+    objective: str = "adaptive_focal"
+
+
+@dataclass(frozen=True)
+class _TwoStageSettings(_Trained):
+    """Both stages of Jordahn & Olmos 2024: Adam lr 1e-4 (no weight decay, constant), batch 256, keep the epoch
+    with the lowest NLL on a random 20 % holdout (5 % on CIFAR-100)."""
+
+    drop_rate: float = 0.0
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    optimizer: str = "adam_constant"
+    select: str = "best_holdout_nll"
+    holdout: float = 0.2
+    cifar100_holdout: float = 0.05
+
+
+@dataclass(frozen=True)
+class AdamBase(_TwoStageSettings):
+    """The TST paper's stage 1: WRN-28-10 from scratch with the two-stage settings, up to 600 epochs (the
+    profiles scale that: see their epochs tables). Dropout 0: REFERENCE.md states none for this model."""
+
+    name: ClassVar[str] = "adam_base"
+    summary: ClassVar[str] = "TST stage 1: from scratch, Adam 1e-4 constant, batch 256, best holdout NLL"
+    paper_model: ClassVar[str] = "wrn-28-10"
+
+    epochs: int = 600
+
+    def model_for(self, profile_model, upstream_models):
+        # A profile that runs the papers' own model (the paper profile) runs this paper's; CPU profiles scale it.
+        return self.model or (self.paper_model if profile_model == REFERENCE_MODEL else profile_model)
+
+    def build(self, model_name, num_classes, inputs):
+        return self.skeleton(model_name, num_classes), []
+
+
+@dataclass(frozen=True)
+class Tst(_TwoStageSettings):
+    """Stage 2 (TST): the trained `base` model of the same dataset with its body frozen, BatchNorm statistics
+    included (the reference leaves BatchNorm in train mode, so its running statistics drift while the head
+    trains; the harness keeps the body exactly the model that was selected), and a new MLP head with latent
+    size Z = `latent`, trained on augmented images (the frozen body runs forward at every step)."""
+
+    name: ClassVar[str] = "tst"
+    summary: ClassVar[str] = "freeze a trained model's body, train a new MLP head (Jordahn & Olmos 2024)"
+
+    epochs: int = 40
+    base: str = "scratch"
+    latent: int = 128
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_base(self)
+        _check(self, "latent", not isinstance(self.latent, bool) and self.latent >= 1, "an integer >= 1 (Z)")
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        return (Upstream(self.base, "same"),)
+
+    def model_for(self, profile_model, upstream_models):
+        return upstream_models[0]
+
+    def head(self, in_features: int, num_classes: int) -> nn.Module:
+        return models.MLPHead(in_features, num_classes, self.latent)
+
+    def skeleton(self, model_name, num_classes):
+        model = models.create(model_name, num_classes)
+        model.fc = self.head(model.feature_dim, num_classes)
+        return model
+
+    def build(self, model_name, num_classes, inputs):
+        model = self.skeleton(model_name, num_classes)
+        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model", skip_prefixes=("fc.",))
+        return model, models.backbone_modules(model)
+
+
+@dataclass(frozen=True)
+class Vtst(Tst):
+    """V-TST: the TST stage with the variational head and the `variational` objective (CE + KL / Z); evaluated
+    with the softmax averaged over M = `eval_samples` draws (the record also holds M = 1)."""
+
+    name: ClassVar[str] = "vtst"
+    summary: ClassVar[str] = "TST with a variational head: sampled latent, CE + KL / Z; softmax averaged over M"
+    eval_only: ClassVar[tuple[str, ...]] = ("eval_samples",)
+
+    objective: str = "variational"
+    eval_samples: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "eval_samples", not isinstance(self.eval_samples, bool) and self.eval_samples >= 1,
+               "an integer >= 1 (M)")
+
+    def head(self, in_features, num_classes):
+        return models.VariationalHead(in_features, num_classes, self.latent, self.eval_samples)
+
+
+@dataclass(frozen=True)
+class TemperatureScaling(Recipe):
+    """Guo et al. 2017 on a trained `base` model: the weights unchanged, one temperature fitted on the holdout
+    split (by the evaluation, harness.calibration). With base = adam_base the split is the one the base never
+    trained on; a base trained on the whole training set (scratch) has seen it: the record says how many."""
+
+    name: ClassVar[str] = "temperature_scaling"
+    summary: ClassVar[str] = "the base model as is, with a temperature fitted on a holdout split"
+    trains: ClassVar[bool] = False
+
+    base: str = "scratch"
+    holdout: float = 0.2
+    cifar100_holdout: float = 0.05
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_base(self)
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        return (Upstream(self.base, "same"),)
+
+    def model_for(self, profile_model, upstream_models):
+        return upstream_models[0]
+
+    def skeleton(self, model_name, num_classes):
+        return get(self.base).skeleton(model_name, num_classes)
+
+    def build(self, model_name, num_classes, inputs):
+        model = self.skeleton(model_name, num_classes)
+        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model")
+        return model, []
+
+
+def _check_base(recipe: Recipe) -> None:
+    # A base must end in a plain Linear head: the recipes that replace or reuse another model's head cannot.
+    valid = [n for n, cls in _RECIPES.items() if not issubclass(cls, (Tst, TemperatureScaling))]
+    _check(recipe, "base", recipe.base in valid, f"one of {', '.join(valid)}")
+
+
+def identity_settings(recipe: Recipe, settings: dict) -> dict:
+    """The settings that enter the checkpoint key: without eval-only settings and key-neutral defaults."""
+    return {k: v for k, v in settings.items()
+            if k not in recipe.eval_only and not (k in _KEY_NEUTRAL and v == _KEY_NEUTRAL[k])}
+
+
 def _transfer(model_name: str, num_classes: int, upstream: nn.Module, drop_rate: float) -> nn.Module:
     """The upstream backbone with a new Linear(feature_dim, num_classes) head."""
     model = models.create(model_name, num_classes, drop_rate=drop_rate)
@@ -230,7 +424,9 @@ def _check(recipe: Recipe, field: str, ok: bool, expected: str) -> None:
         raise HarnessError(f"recipe {recipe.name!r}: {field} must be {expected}, got {getattr(recipe, field)!r}")
 
 
-_RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (Scratch, Pretrain, Finetune, LinearProbe, LpFt, WiseFt)}
+_RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (
+    Scratch, Pretrain, Finetune, LinearProbe, LpFt, WiseFt, ScratchFocal, ScratchAdaptiveFocal, AdamBase, Tst, Vtst,
+    TemperatureScaling)}
 
 
 def names() -> tuple[str, ...]:

@@ -6,8 +6,10 @@ trained model's logits/features, so a score comparison on one model runs the mod
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import baselines, bands, checkpoints, recipes, scores, store, train
+from harness import baselines, bands, calibration, checkpoints, profiles, recipes, scores, store, train
 from harness import data as hdata
 from harness.data import synthetic
 from harness.errors import HarnessError
-from harness.evaluate import Report, collect_outputs, evaluate_arrays
+from harness.evaluate import Report, collect_outputs, evaluate_arrays, head_outputs
 from harness.profiles import Profile
 
 BANDS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "bands"
@@ -71,6 +73,12 @@ def load_bands() -> bands.BandFile:
     return bands.load_all(directory, datasets=hdata.registry.names(), recipes=recipes.names(), scores=scores.names())
 
 
+def banded(profile: Profile) -> bool:
+    """Whether the paper bands apply: the built-in paper profile (enforced) or a dry run of it (reported)."""
+    builtin = profile.source is None or profile.source.builtin
+    return builtin and (profile.name == "paper" or profile.dry_run_of == "paper")
+
+
 def resolve_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -96,11 +104,13 @@ class Session:
         self.ctx = ctx
         self._inputs: dict[str, EvalInputs] = {}
         self._outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}
+        self._body_outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}  # by body digest
         self._bands = None
-        if ctx.profile.name == "paper":
+        if banded(ctx.profile):
             self._bands = ctx.bands if ctx.bands is not None else load_bands()
         self._baseline = baselines.load(ctx.profile.name) if ctx.profile.name in baselines.GATED_PROFILES else None
         self.results: list[dict] = []
+        self.dry_run_claims: list[str] = []  # claim verdicts of a dry run, for the end-of-run summary
 
     def claims(self) -> bands.BandFile | None:
         """The paper bands' direction claims (loaded on the paper profile only)."""
@@ -119,7 +129,7 @@ class Session:
             needed.append(profile.plan(case.dataset).upstream)
         for name in needed:
             try:
-                size = hdata.registry.get(name).image_size
+                size = hdata.spec(name, self.ctx.data_root).image_size
                 hdata.load(name, "test", data_root=self.ctx.data_root, image_size=size)
             except HarnessError as exc:
                 return str(exc)
@@ -134,7 +144,7 @@ class Session:
     def _build_inputs(self, dataset: str) -> EvalInputs:
         profile, root = self.ctx.profile, self.ctx.data_root
         subset_seed = checkpoints.DATA_SUBSET_SEED  # the same subsets the checkpoints were trained and tested on
-        size = hdata.registry.get(dataset).image_size
+        size = hdata.spec(dataset, root).image_size
         test = hdata.load(dataset, "test", data_root=root, image_size=size)
         test = test.subset(train.balanced_indices(test.labels, profile.test_limit, subset_seed))
         fit = hdata.load(dataset, "train", data_root=root, image_size=size)
@@ -147,19 +157,33 @@ class Session:
                 ood[name] = synthetic.make(name, n_pool, image_size=size, seed=0)
                 continue
             try:
-                ood[name] = hdata.normalize(hdata.load_ood(name, data_root=root, image_size=size).images)
+                images = hdata.load_ood(name, data_root=root, image_size=size).images
             except HarnessError as exc:
                 missing[name] = str(exc)
+                continue
+            if profile.ood_pool_limit and len(images) > profile.ood_pool_limit:
+                rng = np.random.default_rng(zlib.crc32(name.encode()))
+                images = images[np.sort(rng.choice(len(images), profile.ood_pool_limit, replace=False))]
+            ood[name] = hdata.normalize(images)
         return EvalInputs(hdata.normalize(test.images), test.labels, hdata.normalize(fit.images), fit.labels,
                           ood, missing)
 
     def _model_outputs(self, key: str, model: torch.nn.Module, inputs: EvalInputs):
         if key not in self._outputs:
             batch, device = self.ctx.profile.eval_batch_size, self.ctx.device
-            outs = {"test": collect_outputs(model, inputs.test_x, batch, device),
-                    "fit": collect_outputs(model, inputs.fit_x, batch, device)}
-            for name, x in inputs.ood.items():
-                outs[f"ood/{name}"] = collect_outputs(model, x, batch, device)
+            body = _body_digest(model)
+            if body in self._body_outputs:
+                # Another model with this very body (a TST head on it, temperature scaling of it) was evaluated:
+                # its features are this model's, so only the head runs.
+                outs = {name: (head_outputs(model, feats, batch, device), feats)
+                        for name, (_, feats) in self._body_outputs[body].items()}
+            else:
+                outs = {"test": collect_outputs(model, inputs.test_x, batch, device),
+                        "fit": collect_outputs(model, inputs.fit_x, batch, device)}
+                for name, x in inputs.ood.items():
+                    outs[f"ood/{name}"] = collect_outputs(model, x, batch, device)
+                if outs["test"][1] is not None:
+                    self._body_outputs[body] = outs
             self._outputs[key] = outs
         return self._outputs[key]
 
@@ -188,9 +212,16 @@ class Session:
             outs["test"][0], inputs.test_y, {n: outs[f"ood/{n}"][0] for n in inputs.ood}, score,
             id_features=outs["test"][1], ood_features={n: outs[f"ood/{n}"][1] for n in inputs.ood},
             id_scores=id_scores, ood_scores=ood_scores, num_to_avg=ctx.repetitions, seed=seed)
+        holdout = None
+        if recipe.holdout_for(case.dataset) is not None:
+            holdout = checkpoints.plan(recipe, case.dataset, profile, seed, data_root=ctx.data_root,
+                                       upstream_dataset=profile.plan(case.dataset).upstream).holdout_set
+        report.metrics.update(calibration.views(model, inputs.test_x, inputs.test_y, outs["test"][0], holdout,
+                                                profile.eval_batch_size, ctx.device))
         eval_s = time.perf_counter() - t0
 
         record = self._record(case, seed, recipe, info, report, inputs, train_s, eval_s)
+        record["checkpoint"].update(selected_epoch=info.get("selected_epoch"), holdout=info.get("holdout"))
         record["path"] = str(store.write_record(record, ctx.results_dir))
         self.results.append(record)
         return record
@@ -212,6 +243,9 @@ class Session:
             "checkpoint": {"key": info["key"], "from_cache": info["from_cache"], "test_accuracy": info.get("accuracy")},
             "report": report.to_json(),
             "missing_ood_sets": inputs.missing,
+            "ood_selection": _ood_selection(profile, case.dataset),
+            "profile_source": profile.source.to_json() if profile.source else None,
+            "dry_run": profile.dry_run_of is not None,
             "timings": {"train_s": round(train_s, 3), "eval_s": round(eval_s, 3)},
             "verdicts": {"bands": [], "baseline": None},
             "provenance": store.provenance(self.ctx.device),
@@ -223,13 +257,37 @@ class Session:
             record["verdicts"]["bands"] = [v.to_json() for v in verdicts]
         record["verdicts"]["not_gated"] = baselines.not_gated(record, profile)
         if self._baseline is not None and record["verdicts"]["not_gated"] is None:
+            record["verdicts"]["not_gated"] = baselines.other_machine(record, self._baseline)
+        if self._baseline is not None and record["verdicts"]["not_gated"] is None:
             verdicts = baselines.check(record, self._baseline)
             record["verdicts"]["baseline"] = None if verdicts is None else [v.to_json() for v in verdicts]
         return record
 
 
+def _ood_selection(profile: Profile, dataset: str) -> dict | None:
+    """How `--ood-sets` changed this dataset's OOD sets from the profile's own (None: it did not)."""
+    own = profiles.get(profile.name).plan(dataset).ood
+    run = profile.plan(dataset).ood
+    if own == run:
+        return None
+    return {"profile": list(own), "run": list(run), "added": [s for s in run if s not in own],
+            "dropped": [s for s in own if s not in run]}
+
+
+def _body_digest(model: torch.nn.Module) -> str:
+    """sha256 of every tensor of the model but its head `fc`: equal digests, equal features."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if not name.startswith("fc."):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def failures(record: dict) -> list[str]:
     """Why a record fails its gates: non-proxy band misses (paper profile), baseline misses (CPU profiles)."""
+    if record.get("dry_run"):
+        return []  # a dry run checks that every case runs end to end; its band verdicts are reported, not enforced
     problems = [f"band: {v['message']}" for v in record["verdicts"]["bands"] if v["passed"] is False and not v["proxy"]]
     baseline = record["verdicts"]["baseline"]
     if baseline is None and record["profile"] in baselines.GATED_PROFILES and not record["verdicts"].get("not_gated"):

@@ -14,12 +14,12 @@ def _status(record: dict) -> str:
     if bands:
         failed = sum(v["passed"] is False for v in bands)
         measured = sum(v["passed"] is not None for v in bands)
-        parts.append(f"bands {measured - failed}/{measured}")
+        parts.append(f"{'dry-run ' if record.get('dry_run') else ''}bands {measured - failed}/{measured}")
     baseline = verdicts.get("baseline")
     if baseline is not None:
         parts.append("baseline ok" if all(v["passed"] for v in baseline) else
                      f"baseline {sum(not v['passed'] for v in baseline)} moved")
-    elif verdicts.get("not_gated"):
+    elif verdicts.get("not_gated") and not record.get("dry_run"):
         parts.append("not gated")
     elif record["profile"] in GATED_PROFILES:
         parts.append("no baseline")

@@ -1,4 +1,6 @@
-"""The one training loop every recipe uses: SGD (Nesterov) + weight decay, per-batch cosine lr, cross-entropy.
+"""The one training loop every recipe uses. The recipe names its pieces as data: the optimizer (OPTIMIZERS:
+SGD Nesterov + weight decay + per-batch cosine lr, or constant-lr Adam), the objective (harness.objectives)
+and which epoch to keep (SELECTIONS: the last, or the lowest NLL on a holdout split).
 
 Reproducibility: `fit` seeds its own RNG streams (the global torch RNG is forked, so callers are unaffected),
 and after every epoch writes a resume checkpoint atomically (model, optimizer, scheduler, loader position,
@@ -23,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness import objectives
 from harness.data import ImageSet, normalize
 from harness.data.loaders import DeviceLoader, reference_loader
 from harness.errors import HarnessError
@@ -43,6 +46,9 @@ class Hyper:
     momentum: float = 0.9
     nesterov: bool = True
     augment: bool = True
+    optimizer: str = "sgd_nesterov_cosine"  # a key of OPTIMIZERS
+    objective: str = "cross_entropy"        # a harness.objectives name
+    select: str = "last"                    # a key of SELECTIONS: which epoch's weights the run returns
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Result:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, accuracy, images_per_s, seconds
     train_s: float = 0.0                                # wall time of the epochs run in this call
     resumed_from_epoch: int = 0
+    selected_epoch: int = 0                             # the epoch whose weights the model holds at the end
 
 
 def cosine_factor(step: int, total_steps: int, final_factor: float) -> float:
@@ -71,7 +78,7 @@ def cosine_factor(step: int, total_steps: int, final_factor: float) -> float:
     return final_factor + (1 - final_factor) * 0.5 * (1 + math.cos(step / total_steps * math.pi))
 
 
-def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
+def _sgd_nesterov_cosine(params, hyper: Hyper, steps_per_epoch: int):
     """SGD with (Nesterov) momentum and weight decay on every given parameter, and a per-batch cosine LambdaLR."""
     optimizer = torch.optim.SGD(params, lr=hyper.lr, momentum=hyper.momentum, weight_decay=hyper.weight_decay,
                                 nesterov=hyper.nesterov)
@@ -83,16 +90,40 @@ def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
     return optimizer, scheduler
 
 
+def _adam_constant(params, hyper: Hyper, steps_per_epoch: int):
+    """Adam (default betas), no weight decay, constant lr: the TST reference's two stages."""
+    if hyper.weight_decay:
+        raise HarnessError(f"optimizer 'adam_constant' takes no weight decay (the reference has none); "
+                           f"got weight_decay {hyper.weight_decay}")
+    optimizer = torch.optim.Adam(params, lr=hyper.lr)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+# name -> (params, hyper, steps_per_epoch) -> (optimizer, per-batch scheduler); momentum and nesterov are
+# settings of the SGD entry only.
+OPTIMIZERS = {"sgd_nesterov_cosine": _sgd_nesterov_cosine, "adam_constant": _adam_constant}
+# "last": the weights after the last epoch (the reference); "best_holdout_nll": the epoch with the lowest NLL
+# on the holdout split (TST), ties to the earlier epoch.
+SELECTIONS = ("last", "best_holdout_nll")
+
+
+def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
+    return OPTIMIZERS[hyper.optimizer](params, hyper, steps_per_epoch)
+
+
 def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, options: Options = Options(),
         frozen: Sequence[nn.Module] = (), checkpoint_path: str | os.PathLike | None = None,
-        on_step: Callable[[int, int], None] | None = None) -> Result:
+        on_step: Callable[[int, int], None] | None = None, holdout: ImageSet | None = None) -> Result:
     """Train `model` in place on `train_set`; returns the per-epoch history.
 
     `frozen` modules keep their parameters (excluded from the optimizer) and stay in eval mode, so their
     BatchNorm statistics do not move either. `on_step(epoch, step)` runs before every batch (tests use it to
-    interrupt a run). `checkpoint_path`, when given, is where the per-epoch resume state lives.
+    interrupt a run). `checkpoint_path`, when given, is where the per-epoch resume state lives. `holdout`
+    (images that never train) scores each epoch when `hyper.select` is "best_holdout_nll"; the model ends
+    with the weights of the selected epoch.
     """
-    _validate(train_set, hyper, options)
+    _validate(train_set, hyper, options, holdout)
+    objective = objectives.get(hyper.objective)
     device = torch.device(options.device)
     frozen_ids = {id(p) for m in frozen for p in m.parameters()}
     params = [p for p in model.parameters() if id(p) not in frozen_ids]
@@ -106,13 +137,15 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
     optimizer, scheduler = build_optimizer(params, hyper, steps_per_epoch)
     fingerprint = _fingerprint(model, train_set, hyper, seed, options, len(params))
     result = Result()
+    best: dict | None = None  # {"epoch", "nll", "model"} of the best holdout epoch so far
     forward = torch.compile(model) if options.compile else model
     rng_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices), _determinism(options.deterministic, device), \
             _frozen(frozen):
         torch.manual_seed(seed)
         if checkpoint_path is not None and Path(checkpoint_path).exists():
-            result.history = _resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader, device)
+            result.history, best = _resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader,
+                                           device)
             result.resumed_from_epoch = len(result.history)
             if not options.quiet:
                 print(f"resumed from epoch {result.resumed_from_epoch}/{hyper.epochs} ({checkpoint_path})",
@@ -120,20 +153,30 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         progress = _Progress(hyper.epochs, steps_per_epoch, quiet=options.quiet)
         started = time.perf_counter()
         for epoch in range(len(result.history), hyper.epochs):
-            stats = _run_epoch(forward, model, frozen, loader, optimizer, scheduler, epoch, options, progress,
-                               on_step)
+            stats = _run_epoch(forward, model, frozen, objective, loader, optimizer, scheduler, epoch, options,
+                               progress, on_step)
+            if hyper.select == "best_holdout_nll":
+                stats["holdout_nll"] = holdout_nll(model, holdout, device=options.device)
+                if best is None or stats["holdout_nll"] < best["nll"]:
+                    best = {"epoch": epoch + 1, "nll": stats["holdout_nll"],
+                            "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             result.history.append(stats)
             if checkpoint_path is not None:
                 _save_resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader, result.history,
-                             device)
+                             device, best)
         result.train_s = time.perf_counter() - started
+    result.selected_epoch = len(result.history)
+    if best is not None:
+        model.load_state_dict(best["model"])
+        result.selected_epoch = best["epoch"]
     if options.channels_last:
         model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result
 
 
-def _run_epoch(forward, model, frozen, loader, optimizer, scheduler, epoch, options, progress, on_step) -> dict:
+def _run_epoch(forward, model, frozen, objective, loader, optimizer, scheduler, epoch, options, progress,
+               on_step) -> dict:
     model.train()
     for m in frozen:
         m.eval()
@@ -150,7 +193,7 @@ def _run_epoch(forward, model, frozen, loader, optimizer, scheduler, epoch, opti
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.amp):
             logits = forward(x)
-            loss = F.cross_entropy(logits, y)
+            loss = objective(logits, y, _loss_terms(model))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -168,19 +211,38 @@ def _run_epoch(forward, model, frozen, loader, optimizer, scheduler, epoch, opti
     return stats
 
 
+def _loss_terms(model: nn.Module) -> dict:
+    """What the model's modules reported in their last forward pass for the objective (e.g. a V-TST head's KL)."""
+    terms: dict = {}
+    for module in model.modules():
+        terms.update(getattr(module, "loss_terms", {}))
+    return terms
+
+
 @torch.no_grad()
-def accuracy(model: nn.Module, data: ImageSet, *, batch_size: int = 1024, device: str = "cpu") -> float:
-    """Top-1 accuracy (fraction) of `model` in eval mode on the labelled images of `data`."""
+def _labelled_batches(model: nn.Module, data: ImageSet, what: str, batch_size: int, device: str):
+    """(logits, labels) of `model` in eval mode over `data`, batch by batch, un-augmented."""
     if len(data) == 0 or (data.labels < 0).any():
-        raise HarnessError(f"accuracy needs a non-empty, fully labelled set; got {len(data)} images "
+        raise HarnessError(f"{what} needs a non-empty, fully labelled set; got {len(data)} images "
                            f"with {(data.labels < 0).sum()} unlabelled")
     model.eval()
-    hits = 0
     for start in range(0, len(data), batch_size):
         x = normalize(torch.from_numpy(data.images[start:start + batch_size])).to(device)
-        y = torch.from_numpy(data.labels[start:start + batch_size]).to(device)
-        hits += int((model(x).argmax(1) == y).sum())
+        yield model(x), torch.from_numpy(data.labels[start:start + batch_size]).to(device)
+
+
+def accuracy(model: nn.Module, data: ImageSet, *, batch_size: int = 1024, device: str = "cpu") -> float:
+    """Top-1 accuracy (fraction) of `model` in eval mode on the labelled images of `data`."""
+    hits = sum(int((logits.argmax(1) == y).sum())
+               for logits, y in _labelled_batches(model, data, "accuracy", batch_size, device))
     return hits / len(data)
+
+
+def holdout_nll(model: nn.Module, data: ImageSet, *, batch_size: int = 1024, device: str = "cpu") -> float:
+    """Mean negative log-likelihood (nats) of `model` in eval mode on the un-augmented images of `data`."""
+    total = sum(float(F.cross_entropy(logits.double(), y, reduction="sum"))
+                for logits, y in _labelled_batches(model, data, "holdout NLL", batch_size, device))
+    return total / len(data)
 
 
 def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
@@ -196,7 +258,13 @@ def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.nda
 
 # ---------------------------------------------------------------- pieces
 
-def _validate(train_set: ImageSet, hyper: Hyper, options: Options) -> None:
+def _validate(train_set: ImageSet, hyper: Hyper, options: Options, holdout: ImageSet | None) -> None:
+    for what, value, valid in (("optimizer", hyper.optimizer, OPTIMIZERS), ("objective", hyper.objective,
+                               objectives.names()), ("select", hyper.select, SELECTIONS)):
+        if value not in valid:
+            raise HarnessError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
+    if hyper.select == "best_holdout_nll" and (holdout is None or len(holdout) == 0):
+        raise HarnessError("select 'best_holdout_nll' needs a non-empty holdout split; the run has none")
     if options.loader not in LOADERS:
         raise HarnessError(f"unknown loader {options.loader!r}; valid: {', '.join(LOADERS)}")
     if options.device.startswith("cuda") and not torch.cuda.is_available():
@@ -238,8 +306,8 @@ def _fingerprint(model, train_set, hyper, seed, options, n_params) -> dict:
             "n_trainable_tensors": n_params, "amp": options.amp}
 
 
-def _save_resume(path, fingerprint, model, optimizer, scheduler, loader, history, device) -> None:
-    state = {"format": _RESUME_FORMAT, "fingerprint": fingerprint, "history": history,
+def _save_resume(path, fingerprint, model, optimizer, scheduler, loader, history, device, best) -> None:
+    state = {"format": _RESUME_FORMAT, "fingerprint": fingerprint, "history": history, "best": best,
              "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "loader": _loader_state(loader),
              "rng_cpu": torch.get_rng_state(),
@@ -247,7 +315,7 @@ def _save_resume(path, fingerprint, model, optimizer, scheduler, loader, history
     atomic_save(state, path)
 
 
-def _resume(path, fingerprint, model, optimizer, scheduler, loader, device) -> list[dict]:
+def _resume(path, fingerprint, model, optimizer, scheduler, loader, device) -> tuple[list[dict], dict | None]:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # truncated or not a torch file
@@ -265,7 +333,7 @@ def _resume(path, fingerprint, model, optimizer, scheduler, loader, device) -> l
     torch.set_rng_state(state["rng_cpu"].cpu())
     if state["rng_cuda"] is not None:
         torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)
-    return list(state["history"])
+    return list(state["history"]), state.get("best")
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

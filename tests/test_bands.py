@@ -123,13 +123,15 @@ def test_every_band_file_names_what_the_harness_knows():
 
 @pytest.mark.parametrize("key", ["accuracy", "calib/rms", "calib/soft_f1", "error_detection/auroc", "ood/mean/auroc",
                                  "ood/dtd/aupr@ood", "ood/tinyimagenet32-val-nocifar10/fpr95@id",
-                                 "ood/svhn/calib/mad_all_bins", "ood/mean/calib/soft_f1"])
+                                 "ood/svhn/calib/mad_all_bins", "ood/mean/calib/soft_f1", "calib@T/ece10",
+                                 "calib@T/nll", "calib@T/temperature", "calib@M1/brier", "accuracy@M1"])
 def test_metric_keys_accepted(key):
     assert bands.is_metric_key(key)
 
 
 @pytest.mark.parametrize("key", ["auroc", "ood/auroc", "ood/mean/aupr", "ood/Mean/auroc", "calib/rms_all",
-                                 "ood/dtd/calib/ece", "accuracy ", "ood//auroc"])
+                                 "ood/dtd/calib/ece", "accuracy ", "ood//auroc", "accuracy@T", "calib@M1/temperature",
+                                 "calib@T/accuracy", "ood/dtd/calib@T/rms"])
 def test_metric_keys_rejected(key):
     assert not bands.is_metric_key(key)
 
@@ -226,7 +228,8 @@ def test_claims_not_measured_proxy_and_filter(claims):
 
 @pytest.mark.parametrize("old, new, line, words", [
     ("tolerance = 2.0", "tolerence = 2.0", 8, "unknown field 'tolerence'"),
-    ('paper = "hendrycks2019"', 'paper = "hendryks2019"', 2, "unknown paper 'hendryks2019' (known: hendrycks2019;"),
+    ('paper = "hendrycks2019"', 'paper = "hendryks2019"', 2,
+     "unknown paper 'hendryks2019' (known: hendrycks2019, jordahn2024;"),
     ('source = "Hendrycks et al. 2019, Table A1 [P]"\n', "", 1, "missing field 'source'"),
     ("tolerance = 2.0\n", "", 1, "missing field 'tolerance' (or both 'low' and 'high')"),
     ("value = 91.5", 'value = "91.5"', 7, "field 'value' must be a finite number"),
@@ -314,3 +317,44 @@ def test_missing_file_and_directory(tmp_path):
     assert error_of(tmp_path / "nope.toml") == f"{tmp_path / 'nope.toml'}: band file not found"
     with pytest.raises(HarnessError, match="band directory not found"):
         bands.load_all(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- jordahn2024.toml and claim profiles
+
+def test_jordahn2024_bands():
+    from harness import recipes
+    from harness.data import registry
+
+    loaded = bands.load(SHIPPED.parent / "jordahn2024.toml", datasets=registry.names(), recipes=recipes.names(),
+                        scores=["msp"])
+    assert len(loaded.bands) == 14 and {b.paper for b in loaded.bands} == {"jordahn2024"}
+    by = {(b.recipe, b.metric): b for b in loaded.bands}
+    assert by[("adam_base", "calib@T/nll")].value == 0.302 and by[("vtst", "accuracy@M1")].value == 90.90
+    assert all(b.proxy_unless_upstream == "adam_base" for b in loaded.bands if b.recipe in ("tst", "vtst"))
+    assert all(b.low <= b.value <= b.high and b.low >= 0 for b in loaded.bands)
+    assert [(c.recipe, c.metric, c.profiles) for c in loaded.claims] == [
+        ("temperature_scaling", "calib/nll", ("mini",)), ("temperature_scaling", "calib/ece10", ("mini",))]
+
+
+def test_claim_profiles_default_to_paper_and_are_validated(tmp_path):
+    claim = """[[claim]]
+paper = "jordahn2024"
+dataset = "cifar10"
+score = "msp"
+metric = "calib/nll"
+recipe = "tst"
+baseline = "scratch"
+direction = "lower"
+margin = 0.01
+paper_gap = 0.26
+source = "s"
+rationale = "r"
+"""
+    path = tmp_path / "c.toml"
+    path.write_text(claim)
+    assert bands.load(path).claims[0].profiles == ("paper",)
+    path.write_text(claim + 'profiles = ["mini", "paper"]\n')
+    assert bands.load(path).claims[0].profiles == ("mini", "paper")
+    path.write_text(claim + "profiles = []\n")
+    with pytest.raises(HarnessError, match="field 'profiles' must be a non-empty list of profile names"):
+        bands.load(path)

@@ -180,3 +180,19 @@ def test_ood_sets_added_or_dropped_gate_only_the_profiles_own_sets(baseline_dir)
     verdicts = baselines.check(_with_sets(dropped, ["noise"], selection), base)
     assert verdicts and all(v.passed for v in verdicts)
     assert not any(v.metric.startswith(("ood/shifted/", "ood/mean/")) for v in verdicts)
+
+
+def test_an_entry_measured_on_another_kind_of_machine_does_not_gate(baseline_dir, tmp_path):
+    """CPU training is bit-identical only where the kernels round alike (harness.machine's probe)."""
+    from harness import machine
+
+    base = baselines.load("smoke", baseline_dir)
+    record = _record_with(_evaluated_metrics())
+    here = machine.kernel_probe()
+    assert base["case_machines"][baselines.case_key(record)] == here  # update() tags what it writes
+    assert baselines.other_machine(record, base) is None
+    base["case_machines"][baselines.case_key(record)] = "0123456789abcdef"
+    assert "kernel probe 0123456789abcdef, here " + here in baselines.other_machine(record, base)
+    del base["case_machines"][baselines.case_key(record)]
+    assert baselines.other_machine(record, base) is None  # untagged entries gate everywhere
+    assert machine.kernel_probe.__wrapped__() == here  # deterministic on one machine

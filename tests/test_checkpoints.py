@@ -155,3 +155,33 @@ def test_cli_trains_upstream_then_finetune(tmp_path, monkeypatch, capsys):
     assert "error: unknown recipe 'nope'" in capsys.readouterr().err
     assert cli.main(argv + ["--set", "lr"]) == 2
     assert "--set expects NAME=VALUE" in capsys.readouterr().err
+
+
+def test_cli_trains_vtst_and_names_both_stages_and_the_selected_epoch(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("harness.commands.train.get_profile", lambda name: tiny_profile())
+    argv = ["train", "--recipe", "vtst", "--dataset", "digits-0-4", "--cache-dir", str(tmp_path), "--quiet"]
+    assert cli.main(argv) == 0
+    stage1, stage2 = capsys.readouterr().out.strip().splitlines()
+    assert stage1.startswith("upstream scratch on digits-0-4: test accuracy ") and "), weights of epoch 1 -> " in stage1
+    assert stage2.startswith("vtst on digits-0-4: test accuracy ") and "weights of epoch 1" in stage2
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("objective=focall", "objective must be one of cross_entropy, focal, adaptive_focal, variational"),
+    ("optimizer=sgd", "optimizer must be one of sgd_nesterov_cosine, adam_constant"),
+    ("holdout=0.7", "holdout must be 0 (no holdout) or in (0, 0.5], got 0.7"),
+    ("latent=0", "latent must be an integer >= 1 (Z), got 0"),
+    ("eval_samples=-1", "eval_samples must be an integer >= 1 (M), got -1"),
+])
+def test_cli_bad_calibration_settings_exit_2_with_one_line(setting, words, capsys):
+    assert cli.main(["train", "--recipe", "vtst", "--dataset", "digits-0-4", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_a_model_from_the_cache_says_so(tmp_path, capsys):
+    profile = tiny_profile()
+    checkpoints.obtain("scratch", "digits-0-4", profile, cache_dir=tmp_path, quiet=True)
+    capsys.readouterr()
+    _, info = checkpoints.obtain("scratch", "digits-0-4", profile, cache_dir=tmp_path, quiet=False)
+    assert f"loaded scratch on digits-0-4 from the cache: {info['path']}" in capsys.readouterr().err

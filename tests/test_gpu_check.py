@@ -62,11 +62,15 @@ def test_the_gpu_script_runs_on_the_cpu_in_dry_run_mode(tmp_path):
     shared = os.environ.get("HARNESS_SHARED_DATA")
     if not shared:
         pytest.skip("set HARNESS_SHARED_DATA to the folder of cifar10-jpeg.tar.gz and tiny-imagenet-32.tar.gz")
-    env = {**os.environ, "HARNESS_DATA_ROOT": str(tmp_path / "data")}
+    # CI has imported both archives into $HARNESS_DATA_ROOT already: the script's imports are then no-ops
+    env = {**os.environ, "HARNESS_DATA_ROOT": os.environ.get("HARNESS_DATA_ROOT") or str(tmp_path / "data")}
+    # --budget-s 1: the imports, the environment, both loaders' WRN-40-2 throughput and the plan, no training
     out = subprocess.run(["bash", "benchmarks/gpu/run.sh", shared, str(tmp_path / "out"), "--profile",
-                          "paper-dryrun", "--device", "cpu"], cwd=REPO, env=env, capture_output=True, text=True,
-                         timeout=1200)
+                          "paper-dryrun", "--device", "cpu", "--budget-s", "1"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["profile"] == "paper-dryrun" and summary["throughput"]["model"] == "wrn-40-2"
-    assert "gpu-check" in (tmp_path / "out" / "gpu-check.log").read_text() or summary["ran"]
+    assert [s["fits"] for s in summary["plan"]] == [False, False] and summary["ran"] == []
+    log = (tmp_path / "out" / "gpu-check.log").read_text()
+    assert "throughput (wrn-40-2" in log and "skipped: does not fit the time left" in log

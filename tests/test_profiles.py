@@ -6,8 +6,20 @@ from harness.data import registry, synthetic
 from harness.errors import HarnessError
 
 
-def test_the_three_profiles_exist_in_order():
-    assert profiles.names() == ["smoke", "mini", "paper"]
+def test_the_profiles_exist_in_order():
+    assert profiles.names() == ["smoke", "mini", "paper", "paper-dryrun"]
+
+
+def test_paper_lists_the_three_in_distribution_rows_and_the_dry_run_mirrors_it():
+    paper, dry = profiles.get("paper"), profiles.get("paper-dryrun")
+    assert [p.id for p in paper.datasets] == ["cifar10", "cifar100", "tinyimagenet"]
+    assert [p.upstream for p in paper.datasets] == ["tinyimagenet32-nocifar10", "tinyimagenet32-nocifar100",
+                                                   "imagenet64-notinyimagenet"]
+    assert dry.datasets == paper.datasets and dry.model == paper.model and dry.dry_run_of == "paper"
+    assert dry.device == "cpu" and dry.train_limit <= 200 and dry.num_to_avg == 2
+    # every recipe that trains joins the dry run, at one epoch (a new recipe must be added here too)
+    trained = {name for name in recipes.names() if recipes.get(name).trains}
+    assert dry.epochs == {name: 1 for name in trained}
 
 
 @pytest.mark.parametrize("name", profiles.names())
@@ -28,7 +40,8 @@ def test_cpu_profiles_are_deterministic_gates_and_paper_runs_on_the_gpu():
     assert profiles.get("smoke").device == profiles.get("mini").device == "cpu"
     assert profiles.get("smoke").deterministic and profiles.get("mini").deterministic
     paper = profiles.get("paper")
-    assert paper.device == "cuda" and paper.model == "wrn-40-2" and paper.epochs == {}
+    # the recipes' own epochs, except adam_base: the TST paper's up-to-600 epochs are not affordable
+    assert paper.device == "cuda" and paper.model == "wrn-40-2" and paper.epochs == {"adam_base": 100}
     assert paper.train_limit is None and paper.test_limit is None and paper.num_to_avg == 5
 
 
@@ -39,7 +52,7 @@ def test_smoke_needs_no_import():
 
 
 def test_unknown_names_list_the_known_ones():
-    with pytest.raises(HarnessError, match="known profiles: smoke, mini, paper"):
+    with pytest.raises(HarnessError, match="known profiles: smoke, mini, paper, paper-dryrun"):
         profiles.get("papr")
     with pytest.raises(HarnessError, match="has no in-distribution dataset 'svhn'"):
         profiles.get("smoke").plan("svhn")

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 import torch
 
-from harness import checkpoints, models, profiles, recipes
+from harness import checkpoints, models, profiles, recipes, splits
 from harness.errors import HarnessError
 
 
@@ -32,7 +32,9 @@ def test_reference_settings():
 
 
 def test_registry_errors():
-    assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft"}
+    assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
+                                    "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
+                                    "temperature_scaling"}
     with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; valid recipes: scratch, pretrain"):
         recipes.get("fine_tune")
     with pytest.raises(HarnessError, match="no setting 'learning_rate'; valid settings: .*lr"):
@@ -138,3 +140,91 @@ def test_wise_ft_endpoints(run):
     for k, v in tuned.state_dict().items():
         assert torch.equal(at_one.state_dict()[k], v), k
         assert torch.equal(at_zero.state_dict()[k], v if k.startswith("fc.") else upstream.state_dict()[k]), k
+
+
+# ---------------------------------------------------------------- calibration recipes (Jordahn & Olmos 2024)
+
+def test_two_stage_reference_settings():
+    tst = recipes.get("tst")
+    assert (tst.optimizer, tst.lr, tst.weight_decay, tst.batch_size, tst.epochs, tst.select, tst.augment) == (
+        "adam_constant", 1e-4, 0.0, 256, 40, "best_holdout_nll", True)
+    assert (tst.latent, tst.base, tst.objective) == (128, "scratch", "cross_entropy")
+    assert tst.holdout_for("cifar10") == splits.Holdout(0.2, "random")
+    assert tst.holdout_for("cifar100") == splits.Holdout(0.05, "random")
+    vtst = recipes.get("vtst")
+    assert (vtst.objective, vtst.eval_samples, vtst.latent) == ("variational", 10, 128)
+    base = recipes.get("adam_base")
+    assert (base.optimizer, base.lr, base.batch_size, base.epochs, base.select) == (
+        "adam_constant", 1e-4, 256, 600, "best_holdout_nll")
+    assert base.model_for("wrn-40-2", []) == "wrn-28-10" and base.model_for("wrn-10-1", []) == "wrn-10-1"
+    assert recipes.get("tst", base="adam_base").upstream == recipes.Upstream("adam_base", "same")
+    assert recipes.get("scratch_focal").objective == "focal"
+    assert recipes.get("scratch_adaptive_focal").objective == "adaptive_focal"
+    assert recipes.get("scratch").holdout_for("cifar10") is None
+    ts = recipes.get("temperature_scaling")
+    assert not ts.trains and ts.holdout_for("cifar10") == splits.Holdout(0.2)
+
+
+@pytest.mark.parametrize("recipe, change, message", [
+    ("scratch", {"objective": "focall"}, "objective must be one of cross_entropy, focal, adaptive_focal, variational"),
+    ("tst", {"optimizer": "adamw"}, "optimizer must be one of sgd_nesterov_cosine, adam_constant, got 'adamw'"),
+    ("tst", {"holdout": "0.7"}, r"holdout must be 0 \(no holdout\) or in \(0, 0.5\], got 0.7"),
+    ("scratch", {"holdout": "-0.1"}, r"holdout must be 0 \(no holdout\) or in \(0, 0.5\]"),
+    ("tst", {"holdout_rule": "first"}, "holdout_rule must be one of random, tail"),
+    ("tst", {"latent": "0"}, r"latent must be an integer >= 1 \(Z\), got 0"),
+    ("vtst", {"eval_samples": "0"}, r"eval_samples must be an integer >= 1 \(M\), got 0"),
+    ("tst", {"base": "tst"}, "base must be one of scratch, pretrain, .*adam_base, got 'tst'"),
+    ("scratch", {"select": "best_holdout_nll"}, "select must be 'last' when holdout is 0"),
+    ("tst", {"weight_decay": "5e-4"}, "weight_decay must be 0 with optimizer 'adam_constant'"),
+])
+def test_bad_calibration_settings_are_one_line_errors(recipe, change, message):
+    with pytest.raises(HarnessError, match=message) as info:
+        recipes.get(recipe, **change)
+    assert "\n" not in str(info.value)
+
+
+def test_new_settings_leave_earlier_keys_alone_and_enter_when_changed():
+    scratch = recipes.get("scratch")
+    kept = recipes.identity_settings(scratch, scratch.settings())
+    assert not {"objective", "optimizer", "select", "holdout", "holdout_rule", "cifar100_holdout"} & set(kept)
+    focal = recipes.get("scratch", objective="focal")
+    assert recipes.identity_settings(focal, focal.settings())["objective"] == "focal"
+    vtst = recipes.get("vtst")
+    assert "eval_samples" not in recipes.identity_settings(vtst, vtst.settings())
+    assert (checkpoints.plan("vtst", "digits-0-4", tiny_profile(), 0).key
+            == checkpoints.plan(recipes.get("vtst", eval_samples=1), "digits-0-4", tiny_profile(), 0).key)
+
+
+@pytest.mark.parametrize("recipe", ["tst", "vtst"])
+def test_two_stage_keeps_the_base_body_and_selects_by_holdout(run, recipe):
+    base, _ = run("scratch")
+    model, info = run(recipe)
+    for k, v in _backbone(base).items():  # the frozen body, BatchNorm statistics included
+        assert torch.equal(model.state_dict()[k], v), k
+    head = model.fc
+    assert isinstance(head, models.VariationalHead if recipe == "vtst" else models.MLPHead)
+    assert head.classifier.in_features == 128 and head.classifier.out_features == 5
+    assert info["selected_epoch"] == 1 and "holdout_nll" in info["history"][0]
+    assert info["holdout"] == {"fraction": 0.2, "rule": "random", "n": 8, "seen_by_upstream_training": 8}
+    assert info["n_train"] == 32 and info["upstream"] == {"recipe": "scratch", "dataset": "digits-0-4"}
+    again, cached = run(recipe)  # loaded into the recipe's own skeleton from the cache
+    assert cached["from_cache"]
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+        if recipe == "vtst":
+            probs = model(x).exp()
+            torch.testing.assert_close(probs.sum(1), torch.ones(3))
+
+
+@pytest.mark.parametrize("recipe", ["scratch_focal", "scratch_adaptive_focal", "adam_base", "temperature_scaling"])
+def test_calibration_recipes_end_to_end(run, recipe):
+    model, info = run(recipe)
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+    if recipe == "temperature_scaling":
+        base, _ = run("scratch")
+        assert all(torch.equal(v, base.state_dict()[k]) for k, v in model.state_dict().items())
+        assert info["holdout"]["n"] == 8 and info["n_train"] == 0
+    if recipe == "adam_base":
+        assert info["holdout"]["seen_by_upstream_training"] is None and info["n_train"] == 32

@@ -23,6 +23,7 @@ def _collected(*args: str) -> list[str]:
     return [line for line in out.stdout.splitlines() if "::test_case[" in line]
 
 
+@pytest.mark.slow
 def test_paper_shards_are_disjoint_and_cover_the_case_list():
     full = _collected()
     parts = [_collected("--shard", f"{k}/3") for k in (1, 2, 3)]

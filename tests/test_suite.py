@@ -28,6 +28,7 @@ def test_case_ids_are_readable():
         "cifar10-scratch-energy-temperature2"
 
 
+@pytest.mark.slow
 def test_smoke_grid_covers_recipes_and_scores(tmp_path):
     out = _pytest("--collect-only", "-q")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -38,6 +39,7 @@ def test_smoke_grid_covers_recipes_and_scores(tmp_path):
         assert any(f"[{expected}]" in line for line in ids), expected
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the behaviour without a GPU")
 def test_paper_profile_without_gpu_fails_the_run_with_one_line_reason(tmp_path):
     """A run that measured nothing must not look green; --allow-skips is the explicit way out."""
@@ -51,6 +53,7 @@ def test_paper_profile_without_gpu_fails_the_run_with_one_line_reason(tmp_path):
     assert allowed.returncode == 0, allowed.stdout[-3000:]
 
 
+@pytest.mark.slow
 def test_mini_profile_without_data_fails_with_the_import_command(tmp_path):
     out = _pytest("--profile", "mini", "-rs", "-k", "scratch-msp", "--data-root", str(tmp_path / "empty"),
                   "--results-dir", str(tmp_path / "r"))
@@ -59,6 +62,7 @@ def test_mini_profile_without_data_fails_with_the_import_command(tmp_path):
     assert "python -m harness data import cifar10" in summary
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (("--profile", "papr"), "unknown profile 'papr'"),
     (("--device", "tpu"), "--device must be auto, cpu, cuda or cuda:N"),
@@ -73,6 +77,7 @@ def test_bad_options_are_usage_errors(args, message):
     assert "Traceback" not in out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_a_band_file_typo_fails_every_profile_with_file_and_line(tmp_path):
     text = (REPO / "benchmarks" / "bands" / "hendrycks2019.toml").read_text()
     line = text[:text.index("\nlow = ")].count("\n") + 2

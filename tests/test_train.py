@@ -1,4 +1,6 @@
-"""The training loop: schedule, determinism, interruption + resume bit-identical, frozen modules, output."""
+"""The training loop: schedule, determinism, interruption + resume bit-identical, frozen modules, output;
+optimizers, objectives and best-holdout selection as data."""
+import dataclasses
 import math
 
 import numpy as np
@@ -159,3 +161,95 @@ def test_balanced_indices():
     assert np.bincount(labels[idx]).tolist() == [5, 3, 4]
     assert np.array_equal(idx, train.balanced_indices(labels, 12, seed=0))
     assert np.array_equal(train.balanced_indices(labels, None, seed=0), np.arange(23))
+
+
+# ---------------------------------------------------------------- optimizers, objectives, selection as data
+
+ADAM_SELECT = train.Hyper(epochs=4, lr=3e-3, weight_decay=0.0, batch_size=16, optimizer="adam_constant",
+                          select="best_holdout_nll")
+
+
+@pytest.fixture(scope="module")
+def held(digits):
+    """20 training images that the `digits` fixture does not hold."""
+    full = data.load("digits-0-4", "train", image_size=16)
+    return full.subset(np.setdiff1d(np.arange(len(full)), train.balanced_indices(full.labels, 32, seed=0))[:20])
+
+
+def test_adam_constant_keeps_its_lr_and_has_no_weight_decay():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt, sched = train.build_optimizer([param], train.Hyper(epochs=2, lr=1e-4, weight_decay=0.0,
+                                                            optimizer="adam_constant"), steps_per_epoch=3)
+    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["weight_decay"] == 0
+    for _ in range(6):
+        assert opt.param_groups[0]["lr"] == 1e-4
+        opt.step()
+        sched.step()
+    with pytest.raises(HarnessError, match="'adam_constant' takes no weight decay"):
+        train.build_optimizer([param], train.Hyper(epochs=1, lr=1e-4, weight_decay=5e-4, optimizer="adam_constant"),
+                              steps_per_epoch=1)
+
+
+def test_best_holdout_epoch_is_kept_and_recorded(digits, held):
+    model = _model()
+    result = train.fit(model, digits, ADAM_SELECT, seed=2, options=QUIET, holdout=held)
+    nlls = [h["holdout_nll"] for h in result.history]
+    assert result.selected_epoch == 1 + int(np.argmin(nlls))
+    assert train.holdout_nll(model, held) == pytest.approx(min(nlls), rel=1e-12)
+    # the same run without selection ends at the last epoch's weights
+    last = _model()
+    plain = train.fit(last, digits, dataclasses.replace(ADAM_SELECT, select="last"), seed=2, options=QUIET)
+    assert plain.selected_epoch == 4 and "holdout_nll" not in plain.history[0]
+    if result.selected_epoch != 4:
+        assert not torch.equal(model.fc.weight, last.fc.weight)
+
+
+def test_interrupted_selecting_run_resumes_with_its_best_epoch(digits, held, tmp_path):
+    reference = _model()
+    full = train.fit(reference, digits, ADAM_SELECT, seed=1, options=QUIET, holdout=held)
+
+    def crash(epoch, step):
+        if (epoch, step) == (3, 0):
+            raise Interrupted
+    path = tmp_path / "s.pt"
+    with pytest.raises(Interrupted):
+        train.fit(_model(), digits, ADAM_SELECT, seed=1, options=QUIET, holdout=held, checkpoint_path=path,
+                  on_step=crash)
+    resumed_model = _model(seed=5)
+    resumed = train.fit(resumed_model, digits, ADAM_SELECT, seed=1, options=QUIET, holdout=held,
+                        checkpoint_path=path)
+    assert resumed.resumed_from_epoch == 3 and resumed.selected_epoch == full.selected_epoch
+    _assert_same(reference, resumed_model)
+
+
+def test_objective_changes_what_is_learned(digits):
+    ce, focal = _model(), _model()
+    train.fit(ce, digits, HYPER, seed=0, options=QUIET)
+    train.fit(focal, digits, dataclasses.replace(HYPER, objective="focal"), seed=0, options=QUIET)
+    assert not torch.equal(ce.fc.weight, focal.fc.weight)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"optimizer": "adamw"}, "unknown optimizer 'adamw'; valid: sgd_nesterov_cosine, adam_constant"),
+    ({"objective": "mse"}, "unknown objective 'mse'; valid: cross_entropy, focal"),
+    ({"select": "best"}, "unknown select 'best'; valid: last, best_holdout_nll"),
+    ({"select": "best_holdout_nll"}, "needs a non-empty holdout split"),
+])
+def test_bad_pieces_are_one_line_errors(digits, change, message):
+    with pytest.raises(HarnessError, match=message):
+        train.fit(_model(), digits, dataclasses.replace(HYPER, **change), options=QUIET)
+
+
+def test_a_resumed_run_says_so(digits, tmp_path, capsys):
+    hyper = train.Hyper(epochs=2, lr=0.05, weight_decay=5e-4, batch_size=64)
+
+    def crash(epoch, step):
+        if (epoch, step) == (1, 0):
+            raise Interrupted
+
+    path = tmp_path / "r.pt"
+    with pytest.raises(Interrupted):
+        train.fit(_model(), digits, hyper, options=train.Options(quiet=True), checkpoint_path=path, on_step=crash)
+    capsys.readouterr()
+    train.fit(_model(), digits, hyper, options=train.Options(quiet=False), checkpoint_path=path)
+    assert f"resumed from epoch 1/2 ({path})" in capsys.readouterr().err

@@ -64,6 +64,7 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_added_ood_set_is_recorded_and_the_baseline_still_gates(data_root, tmp_path):
     # The CI run has just trained the smoke models into $HARNESS_DATA_ROOT/checkpoints: reuse them when present.
     shared = Path(os.environ.get("HARNESS_DATA_ROOT", tmp_path / "none")) / "checkpoints"
@@ -84,6 +85,7 @@ def test_added_ood_set_is_recorded_and_the_baseline_still_gates(data_root, tmp_p
     assert mean != record["report"]["metrics"]["ood/mean/auroc"]["mean"]
 
 
+@pytest.mark.slow
 def test_a_profile_file_over_an_imagefolder_dataset_runs_and_is_recorded(data_root, tmp_path):
     file = tmp_path / "profiles.toml"
     file.write_text(PROFILE)
@@ -100,6 +102,7 @@ def test_a_profile_file_over_an_imagefolder_dataset_runs_and_is_recorded(data_ro
     assert "comes from" in record["verdicts"]["not_gated"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (("--ood-sets", "+nosuch"), "python -m harness data import nosuch"),
     (("--ood-sets", "+svhn"), "python -m harness data import svhn"),
@@ -111,6 +114,7 @@ def test_bad_sets_and_profile_names_are_usage_errors(data_root, args, message):
     assert out.returncode == 4 and message in text and "Traceback" not in text, text[-2000:]
 
 
+@pytest.mark.slow
 def test_a_profile_file_typo_is_a_usage_error_with_file_and_line(data_root, tmp_path):
     file = tmp_path / "p.toml"
     file.write_text(PROFILE.replace("loader =", "lodaer ="))

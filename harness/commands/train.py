@@ -71,7 +71,8 @@ def _lines(info: dict, depth: int, seen: set[str]) -> list[str]:
         source = f"trained in {info['train_s']:.1f} s"
     else:
         source = "built from its upstreams, no training"
+    selected = f", weights of epoch {info['selected_epoch']}" if info.get("selected_epoch") is not None else ""
     role = "upstream " if depth else ""
     out.append(f"{role}{info.get('recipe', '?')} on {info.get('dataset') or 'user checkpoint'}: test accuracy "
-               f"{accuracy} ({source}) -> {info['path']}")
+               f"{accuracy} ({source}){selected} -> {info['path']}")
     return out

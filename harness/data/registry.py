@@ -87,6 +87,11 @@ _DATASETS = [
                 transform=RESIZE_CENTER_CROP),
     DatasetSpec("isun", None, 32, ("folder",), ("test",), "iSUN (unlabeled OOD set)",
                 transform=RESIZE_CENTER_CROP),
+    # The pre-training paper's upstream for Tiny ImageNet models: downsampled ImageNet 64x64 without the 200 Tiny
+    # ImageNet classes (all of them are ImageNet classes), 800 classes; a user prepares it as an ImageFolder
+    # (train = ImageNet train, test = ImageNet val) and imports it. Nothing here can download or build it.
+    DatasetSpec("imagenet64-notinyimagenet", 800, 64, ("imagefolder",), ("train", "test"),
+                "downsampled ImageNet 64x64 without the 200 Tiny ImageNet classes (user-prepared ImageFolder)"),
 ]
 
 _OOD = [

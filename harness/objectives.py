@@ -1,0 +1,86 @@
+"""Training objectives as a registry: `get(name)(logits, targets, terms) -> scalar loss`.
+
+A recipe names its objective (`objective = "focal"`); `train.fit` looks it up here. `terms` are the extra
+quantities the model reported in its last forward pass (a module publishes them in its `loss_terms` dict: the
+V-TST head reports the per-example KL divergence `kl` and its latent size `latent_dim`). An objective that needs
+a term the model did not report fails with a message naming the term.
+
+Definitions (REFERENCE.md section 3; Mukhoti et al. 2020 for the adaptive focal loss):
+- cross_entropy:  mean(-log p_t)
+- focal:          mean(-(1 - p_t)^gamma * log p_t), gamma = 3
+- adaptive_focal: the focal loss with gamma = 5 where p_t < 0.2, else 3 (gamma is piecewise constant in p_t,
+                  so it carries no gradient of its own)
+- variational:    cross-entropy + mean over the batch of (KL(q(z|x) || N(0, I)) summed over z's dimensions) / Z
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from harness.errors import HarnessError
+
+FOCAL_GAMMA = 3.0
+ADAPTIVE_GAMMA_LOW_P = 5.0   # gamma where p_t < ADAPTIVE_THRESHOLD
+ADAPTIVE_THRESHOLD = 0.2
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    summary: str
+    loss: Callable[[torch.Tensor, torch.Tensor, Mapping], torch.Tensor]
+    needs: tuple[str, ...] = ()
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, terms: Mapping | None = None) -> torch.Tensor:
+        terms = terms or {}
+        missing = [t for t in self.needs if t not in terms]
+        if missing:
+            raise HarnessError(f"objective {self.name!r} needs the model to report {', '.join(missing)} in its "
+                               f"forward pass (a variational head, recipe 'vtst'); this model reports "
+                               f"{', '.join(sorted(terms)) or 'nothing'}")
+        return self.loss(logits, targets, terms)
+
+
+def _log_p_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
+
+
+def focal(logits: torch.Tensor, targets: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
+    log_pt = _log_p_target(logits, targets)
+    return (-(1 - log_pt.exp()) ** gamma * log_pt).mean()
+
+
+def _adaptive_focal(logits, targets, terms):
+    with torch.no_grad():
+        # softmax, not exp(log_softmax): p_t of exactly 0.2 (uniform over 5 classes) must read as 0.2
+        p_target = F.softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
+        low = p_target < ADAPTIVE_THRESHOLD
+        gamma = torch.where(low, ADAPTIVE_GAMMA_LOW_P, FOCAL_GAMMA)
+    return focal(logits, targets, gamma)
+
+
+def _variational(logits, targets, terms):
+    return F.cross_entropy(logits, targets) + terms["kl"].mean() / terms["latent_dim"]
+
+
+_OBJECTIVES = {o.name: o for o in (
+    Objective("cross_entropy", "cross-entropy (the reference)", lambda logits, y, terms: F.cross_entropy(logits, y)),
+    Objective("focal", f"focal loss, gamma {FOCAL_GAMMA:g}", lambda logits, y, terms: focal(logits, y, FOCAL_GAMMA)),
+    Objective("adaptive_focal", f"focal loss, gamma {ADAPTIVE_GAMMA_LOW_P:g} where p_t < {ADAPTIVE_THRESHOLD:g}, "
+                                f"else {FOCAL_GAMMA:g}", _adaptive_focal),
+    Objective("variational", "cross-entropy + KL(q(z|x) || N(0, I)) / Z (V-TST)", _variational,
+              needs=("kl", "latent_dim")),
+)}
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_OBJECTIVES)
+
+
+def get(name: str) -> Objective:
+    if name not in _OBJECTIVES:
+        raise HarnessError(f"unknown objective {name!r}; valid objectives: {', '.join(_OBJECTIVES)}")
+    return _OBJECTIVES[name]

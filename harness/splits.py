@@ -1,0 +1,63 @@
+"""Which images train, which select, which test: the holdout split and the guard that keeps the test split out.
+
+A holdout is carved from the (profile-capped) training set: `random` draws a seeded random fraction (the
+TST reference's random_split), `tail` takes the last fraction in dataset order (the OE reference's last 10 %).
+The split does not depend on the training seed (like the train_limit subset), so a two-stage run and its
+stage-1 base, asked for the same fraction and rule, hold out the same images.
+
+The test split must never train or select anything (a published SSL study trained on the CIFAR-10 test split
+by mistake). `check_not_test` hashes every image (bytes, blake2b) and fails when any image of a training or
+holdout set is byte-identical to an image of the dataset's test split. The shipped datasets have no such
+duplicates between their splits (digits 0-4 / 5-9, CIFAR-10 JPEG: 0), so the rule can be exact.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.data import ImageSet
+from harness.errors import HarnessError
+
+RULES = ("random", "tail")
+MAX_FRACTION = 0.5
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Holdout:
+    fraction: float
+    rule: str = "random"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= MAX_FRACTION:
+            raise HarnessError(f"holdout fraction must be in (0, {MAX_FRACTION}], got {self.fraction!r}")
+        if self.rule not in RULES:
+            raise HarnessError(f"unknown holdout rule {self.rule!r}; valid rules: {', '.join(RULES)}")
+
+    def carve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training indices, holdout indices), both sorted, of a set of n images; the holdout is never empty."""
+        size = max(1, round(self.fraction * n))
+        if size >= n:
+            raise HarnessError(f"a {self.fraction:g} holdout of {n} images leaves nothing to train on")
+        if self.rule == "tail":
+            held = np.arange(n - size, n)
+        else:
+            held = np.sort(np.random.default_rng(SPLIT_SEED).permutation(n)[:size])
+        return np.setdiff1d(np.arange(n), held), held
+
+
+def image_digests(images: np.ndarray) -> set[bytes]:
+    return {hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() for image in images}
+
+
+def check_not_test(dataset: str, sets: dict[str, ImageSet | None], test_digests: set[bytes]) -> None:
+    """Raise when any image of `sets` (name -> images that train or select) is one of the test split's."""
+    for name, images in sets.items():
+        if images is None:
+            continue
+        shared = len(image_digests(images.images) & test_digests)
+        if shared:
+            raise HarnessError(f"the {name} of {dataset} holds {shared} of {len(images)} images of {dataset}'s test "
+                               f"split: the test split never trains or selects a model")

@@ -110,6 +110,9 @@ def other_machine(record: dict, baseline: dict) -> str | None:
     the machine that measured it, see harness.machine), or None. Entries without a probe hash gate everywhere."""
     measured_on = baseline.get("case_machines", {}).get(case_key(record))
     here = machine.kernel_probe()
+    if measured_on is None and here in baseline.get("untagged_entries_differ_on", {}):
+        return (f"the baseline entry predates kernel probes, and on this kind of machine (kernel probe {here}) the "
+                f"same code trains other numbers ({baseline['untagged_entries_differ_on'][here]})")
     if measured_on is None or measured_on == here:
         return None
     return (f"the baseline entry was measured on a machine whose CPU kernels round differently (kernel probe "
@@ -198,6 +201,7 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
         "tolerances": TOLERANCES,
         "cases": dict(sorted(cases.items())),
         "case_machines": dict(sorted(machines.items())),
+        "untagged_entries_differ_on": old.get("untagged_entries_differ_on", {}) if old else {},
     }
     path = path_for(profile, directory)
     path.parent.mkdir(parents=True, exist_ok=True)

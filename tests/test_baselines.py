@@ -196,3 +196,15 @@ def test_an_entry_measured_on_another_kind_of_machine_does_not_gate(baseline_dir
     del base["case_machines"][baselines.case_key(record)]
     assert baselines.other_machine(record, base) is None  # untagged entries gate everywhere
     assert machine.kernel_probe.__wrapped__() == here  # deterministic on one machine
+
+
+def test_untagged_entries_known_to_differ_on_this_machine_do_not_gate(baseline_dir):
+    from harness import machine
+
+    base = baselines.load("smoke", baseline_dir)
+    record = _record_with(_evaluated_metrics())
+    del base["case_machines"][baselines.case_key(record)]
+    base["untagged_entries_differ_on"] = {machine.kernel_probe(): "measured: 89.67 % against 88.00 %"}
+    assert "predates kernel probes" in baselines.other_machine(record, base)
+    base["untagged_entries_differ_on"] = {"0123456789abcdef": "elsewhere"}
+    assert baselines.other_machine(record, base) is None

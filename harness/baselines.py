@@ -192,7 +192,8 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
     cases = dict(old["cases"]) if old else {}
     cases.update({case_key(r): {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())} for r in mine})
     machines = dict(old.get("case_machines", {})) if old else {}
-    machines.update({case_key(r): machine.kernel_probe() for r in mine})
+    # where each record was measured (its provenance), else this machine: update may run elsewhere than the run
+    machines.update({case_key(r): r["provenance"].get("kernel_probe") or machine.kernel_probe() for r in mine})
     commits = {r["provenance"].get("git_commit") or "unknown" for r in mine} | set(old["from_commits"] if old else [])
     data = {
         "format_version": FORMAT_VERSION,

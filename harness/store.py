@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import __version__
+from harness import __version__, machine
 
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = ("schema_version", "case_id", "profile", "dataset", "model", "recipe", "score",
@@ -312,4 +312,5 @@ def provenance(device: str) -> dict:
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "kernel_probe": machine.kernel_probe() if device == "cpu" else None,
     }

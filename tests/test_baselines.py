@@ -208,3 +208,11 @@ def test_untagged_entries_known_to_differ_on_this_machine_do_not_gate(baseline_d
     assert "predates kernel probes" in baselines.other_machine(record, base)
     base["untagged_entries_differ_on"] = {"0123456789abcdef": "elsewhere"}
     assert baselines.other_machine(record, base) is None
+
+
+def test_update_tags_each_entry_with_the_probe_of_the_machine_that_measured_it(tmp_path):
+    record = _record_with(_evaluated_metrics())
+    record["provenance"]["kernel_probe"] = "feedfacefeedface"
+    write_json(tmp_path / "r" / "a.json", record)
+    baselines.update("smoke", tmp_path / "r", tmp_path / "b")
+    assert baselines.load("smoke", tmp_path / "b")["case_machines"] == {"digits-0-4-scratch-msp/s0": "feedfacefeedface"}

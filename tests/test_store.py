@@ -6,7 +6,7 @@ import multiprocessing
 
 import pytest
 
-from harness import store
+from harness import machine, store
 from record_factory import make_record, write_json
 
 
@@ -78,8 +78,9 @@ def test_concurrent_writers_lose_nothing_and_never_leave_half_files(tmp_path):
 def test_provenance_names_code_versions_device_and_time():
     prov = store.provenance("cpu")
     assert set(prov) == {"git_commit", "git_dirty", "harness_version", "python", "torch", "cuda", "device",
-                         "hostname", "platform", "time_utc"}
+                         "hostname", "platform", "time_utc", "kernel_probe"}
     assert prov["device"].startswith("cpu") and prov["time_utc"].endswith("Z")
+    assert prov["kernel_probe"] == machine.kernel_probe() and store.provenance("cuda")["kernel_probe"] is None
 
 
 def test_factory_record_is_valid_for_the_reader(tmp_path):

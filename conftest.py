@@ -31,7 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--num-to-avg", type=options.positive_int, default=None,
                     help="OOD repetitions >= 1 (default: the profile's, 5); another count is not baseline-gated")
     group.addoption("--download", action="store_true",
-                    help="let torchvision download missing datasets that it knows (off: offline)")
+                    help="let torchvision download missing datasets that it knows, and fetch model entries' "
+                         "checkpoint URLs (off: offline)")
     group.addoption("--cache-dir", default=None, type=options.directory,
                     help="trained-checkpoint cache (default: <data root>/checkpoints)")
     group.addoption("--shard", default=None, metavar="K/N",

@@ -40,7 +40,7 @@ _OOD_METRICS = (
     "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",
 )
 # Paper tags that have a band file; a record's "paper" field is one of these. A new band file adds its tag.
-PAPERS = ("hendrycks2019", "jordahn2024")
+PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020")
 
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
 # Under distribution shift (README "Conventions"): per corruption and severity, per severity, over all.
@@ -249,6 +249,23 @@ def _scan(text: str) -> tuple[list[_Table], dict[str, int]]:
     return tables, top
 
 
+def read_toml(path: str | Path, kind: str) -> tuple[dict, str]:
+    """(parsed TOML, text) of a `kind` file ("band file", "model entry"); unreadable or invalid -> HarnessError
+    '<file>:<line>: message'."""
+    where = _Located(str(path))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        where.fail(None, f"{kind} not found")
+    except (OSError, UnicodeDecodeError) as exc:
+        where.fail(None, f"cannot read {kind}: {exc}")
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        where.fail(int(found.group(1)) if found else None, f"TOML syntax error: {exc}")
+
+
 class _Located:
     """Raises HarnessError as '<file>:<line>: <message>'."""
 
@@ -373,17 +390,7 @@ def load(path: str | Path, *, datasets: Iterable[str] | None = None,
     make a band silently never apply).
     """
     where = _Located(str(path))
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        where.fail(None, "band file not found")
-    except (OSError, UnicodeDecodeError) as exc:
-        where.fail(None, f"cannot read band file: {exc}")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        found = re.search(r"at line (\d+)", str(exc))
-        where.fail(int(found.group(1)) if found else None, f"TOML syntax error: {exc}")
+    data, text = read_toml(path, "band file")
     tables, top = _scan(text)
     for table in tables:
         if table.name in _KINDS and not table.array:

@@ -105,24 +105,43 @@ def not_gated(record: dict, profile: Profile) -> str | None:
     return None
 
 
+def _own_kind(baseline: dict, key: str, probe: str) -> bool:
+    """Whether the main entry of `key` was measured on a machine with kernel probe `probe` (an untagged entry:
+    unless this kind of machine is known to train other numbers with the same code)."""
+    tagged = baseline.get("case_machines", {}).get(key)
+    return tagged == probe if tagged else probe not in baseline.get("untagged_entries_differ_on", {})
+
+
+def entry(record: dict, baseline: dict, probe: str | None = None) -> dict | None:
+    """The metrics that gate this record on a machine with kernel probe `probe` (default: this one): the entry
+    measured on that kind of machine (`by_machine`), else the main entry when it was measured on that kind."""
+    probe = probe or machine.kernel_probe()
+    key = case_key(record)
+    own = baseline.get("by_machine", {}).get(probe, {}).get(key)
+    if own is not None:
+        return own
+    return baseline["cases"][key] if key in baseline["cases"] and _own_kind(baseline, key, probe) else None
+
+
 def other_machine(record: dict, baseline: dict) -> str | None:
-    """Why this case's baseline entry cannot gate a run on this machine (its CPU kernels round differently from
-    the machine that measured it, see harness.machine), or None. Entries without a probe hash gate everywhere."""
-    measured_on = baseline.get("case_machines", {}).get(case_key(record))
-    here = machine.kernel_probe()
-    if measured_on is None and here in baseline.get("untagged_entries_differ_on", {}):
-        return (f"the baseline entry predates kernel probes, and on this kind of machine (kernel probe {here}) the "
-                f"same code trains other numbers ({baseline['untagged_entries_differ_on'][here]})")
-    if measured_on is None or measured_on == here:
+    """Why this case's baseline cannot gate a run on this machine (its entries were measured where the CPU
+    kernels round differently, see harness.machine), or None (gated, or no entry at all: a failure of its own)."""
+    key, here = case_key(record), machine.kernel_probe()
+    if key not in baseline["cases"] or entry(record, baseline, here) is not None:
         return None
+    measured_on = baseline.get("case_machines", {}).get(key)
+    if measured_on is None:
+        return (f"the baseline entry predates kernel probes, and on this kind of machine (kernel probe {here}) the "
+                f"same code trains other numbers ({baseline['untagged_entries_differ_on'][here]}); record one for "
+                f"this kind with `python -m harness baseline update`")
     return (f"the baseline entry was measured on a machine whose CPU kernels round differently (kernel probe "
             f"{measured_on}, here {here}): CPU training is bit-reproducible only on one kind of machine; "
-            f"record one here with `python -m harness baseline update`")
+            f"record one for this kind with `python -m harness baseline update`")
 
 
 def check(record: dict, baseline: dict) -> list[BaselineVerdict] | None:
-    """Verdicts for every baseline metric of this case; None when the baseline has no entry for it."""
-    expected = baseline["cases"].get(case_key(record))
+    """Verdicts for every baseline metric of this case; None when the baseline has no entry for it here."""
+    expected = entry(record, baseline)
     if expected is None:
         return None
     metrics = _gated_means(record)
@@ -190,10 +209,18 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
                            f"run `pytest benchmarks --profile {profile} --results-dir {results_dir}` first")
     old = None if replace else load(profile, directory)
     cases = dict(old["cases"]) if old else {}
-    cases.update({case_key(r): {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())} for r in mine})
     machines = dict(old.get("case_machines", {})) if old else {}
-    # where each record was measured (its provenance), else this machine: update may run elsewhere than the run
-    machines.update({case_key(r): r["provenance"].get("kernel_probe") or machine.kernel_probe() for r in mine})
+    by_machine = {p: dict(e) for p, e in old.get("by_machine", {}).items()} if old else {}
+    differ_on = old.get("untagged_entries_differ_on", {}) if old else {}
+    for r in mine:
+        key, metrics = case_key(r), {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())}
+        # where the record was measured (its provenance), else this machine: update may run elsewhere than the run
+        probe = r["provenance"].get("kernel_probe") or machine.kernel_probe()
+        main = {"cases": cases, "case_machines": machines, "untagged_entries_differ_on": differ_on}
+        if key in cases and not _own_kind(main, key, probe):
+            by_machine.setdefault(probe, {})[key] = metrics  # another kind of machine: its own entry beside
+        else:
+            cases[key], machines[key] = metrics, probe
     commits = {r["provenance"].get("git_commit") or "unknown" for r in mine} | set(old["from_commits"] if old else [])
     data = {
         "format_version": FORMAT_VERSION,
@@ -202,7 +229,8 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
         "tolerances": TOLERANCES,
         "cases": dict(sorted(cases.items())),
         "case_machines": dict(sorted(machines.items())),
-        "untagged_entries_differ_on": old.get("untagged_entries_differ_on", {}) if old else {},
+        "untagged_entries_differ_on": differ_on,
+        "by_machine": {p: dict(sorted(e.items())) for p, e in sorted(by_machine.items())},
     }
     path = path_for(profile, directory)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,10 +29,11 @@ import torch
 from torch import nn
 
 from harness import data as hdata
-from harness import models, recipes, splits, train
+from harness import models, outliers, recipes, splits, train
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.profiles import get as get_profile
+from harness.state_mapping import StateMapping
 
 TRAINING_CODE_VERSION = 1
 DATA_SUBSET_SEED = 0  # the train_limit subset does not depend on the training seed: seeds vary training only
@@ -41,11 +42,15 @@ _FORMAT = "harness-checkpoint/1"
 
 @dataclass(frozen=True)
 class UserCheckpoint:
-    """A model file the user supplies (e.g. a released pretrained WRN), used in place of training `pretrain`."""
+    """A model file the user supplies (e.g. a released pretrained WRN, a model entry's file), used in place of
+    training `pretrain`. `mapping` turns its keys into the model's; `num_classes` is needed when it has no head."""
 
     path: str
     sha256: str
     model: str | None = None  # the architecture to load it into; plan() fills in the resolved model
+    mapping: StateMapping = StateMapping()
+    num_classes: int | None = None
+    entry: str | None = None  # the model entry it comes from (benchmarks/models/<entry>.toml), if any
 
 
 @dataclass
@@ -67,6 +72,8 @@ class Run:
     holdout: splits.Holdout | None = None
     holdout_set: hdata.ImageSet | None = field(default=None, repr=False)
     holdout_seen_by_upstream: int | None = None  # holdout images the first upstream model trained on
+    aux_set: hdata.ImageSet | None = field(default=None, repr=False)  # the outlier pool (outlier recipes)
+    aux_sha256: str | None = None
 
     def settings(self) -> dict:
         """The effective hyperparameters: the recipe's, with the profile-resolved model and epochs."""
@@ -83,7 +90,8 @@ class Run:
                 "num_classes": self.num_classes,
                 "data_sha256": self.data_sha256, "seed": self.seed,
                 "loader": self.loader if self.recipe.trains else None, "amp": self.amp and self.recipe.trains,
-                "upstreams": [_key_of(u) for u in self.upstreams]}
+                "upstreams": [_key_of(u) for u in self.upstreams],
+                **({"aux_sha256": self.aux_sha256} if self.aux_sha256 else {})}
 
     @property
     def key(self) -> str:
@@ -115,6 +123,7 @@ def plan(recipe: recipes.Recipe | str, dataset: str, profile: Profile | str, see
 
 def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, data_root, loader, amp, memo) -> Run:
     spec = hdata.spec(dataset, data_root)
+    recipe = recipe.resolve(dataset, next((p.aux for p in profile.datasets if p.id == dataset), None), data_root)
     if not spec.num_classes:
         raise HarnessError(f"dataset {dataset!r} has no labels; a model cannot be trained on it")
     ups: list[Run | UserCheckpoint] = []
@@ -125,7 +134,8 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
         ds = dataset if dep.on == "same" else upstream_dataset
         ups.append(_plan(recipes.get(dep.recipe), ds, profile, seed, upstream_dataset, user_ckpt, None,
                          data_root, loader, amp, memo))
-    model = recipe.model_for(profile.model, [u.model for u in ups])
+    # Below a user's checkpoint every model has its architecture (a linear probe on a resnet18-cifar backbone).
+    model = recipe.model_for(_user_model(ups) or profile.model, [u.model for u in ups])
     run = Run(recipe=recipe, dataset=dataset, model=model, num_classes=spec.num_classes,
               epochs=epochs if epochs is not None else recipe.epochs_for(dataset, profile.epochs),
               train_limit=profile.train_limit, seed=seed, loader=loader, amp=amp, upstreams=ups)
@@ -141,6 +151,12 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
         if run.holdout_set is not None and upstream_set is not None:
             run.holdout_seen_by_upstream = len(splits.image_digests(run.holdout_set.images)
                                                & splits.image_digests(upstream_set.images))
+    aux = getattr(recipe, "aux", None)
+    if aux is not None:
+        if ("aux", aux) not in memo:
+            pool = outliers.pool(aux, dataset, spec.image_size, profile.aux_limit, data_root)
+            memo[("aux", aux)] = pool, hashlib.sha256(np.ascontiguousarray(pool.images).data).hexdigest()
+        run.aux_set, run.aux_sha256 = memo[("aux", aux)]
     return run
 
 
@@ -162,8 +178,23 @@ def _training_data(dataset, spec, train_limit, holdout, data_root, memo):
     return subset, held, digest.hexdigest()
 
 
+def _user_model(nodes: list[Run | UserCheckpoint]) -> str | None:
+    """The architecture of the first user checkpoint among `nodes` and their upstreams, if any."""
+    for node in nodes:
+        found = node.model if isinstance(node, UserCheckpoint) else _user_model(node.upstreams)
+        if found:
+            return found
+    return None
+
+
 def _key_of(node: Run | UserCheckpoint) -> str:
-    return f"user:{node.sha256.lower()}" if isinstance(node, UserCheckpoint) else node.key
+    if not isinstance(node, UserCheckpoint):
+        return node.key
+    # The same file read through another key mapping or architecture is another model.
+    if node.mapping.is_identity:
+        return f"user:{node.sha256.lower()}"
+    mapping = json.dumps([node.model, node.mapping.to_json()], sort_keys=True)
+    return f"user:{node.sha256.lower()}:{hashlib.sha256(mapping.encode()).hexdigest()[:16]}"
 
 
 def default_cache_dir(data_root=None) -> Path:
@@ -241,7 +272,8 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
     partial = path.with_name(f"{path.stem}.partial.pt")
     if run.recipe.trains:
         result = train.fit(model, run.train_set, run.recipe.hyper(run.epochs), seed=run.seed,
-                           options=ctx.options, frozen=frozen, checkpoint_path=partial, holdout=run.holdout_set)
+                           options=ctx.options, frozen=frozen, checkpoint_path=partial, holdout=run.holdout_set,
+                           aux=run.aux_set)
         history, train_s, selected_epoch = result.history, result.train_s, result.selected_epoch
     model.to(ctx.options.device).eval()
     acc, n_test = _test_accuracy(model, run.dataset, ctx)
@@ -296,16 +328,32 @@ def _as_cached(info: dict) -> dict:
 
 
 def _load_user(ckpt: UserCheckpoint, ctx: _Context) -> tuple[nn.Module, dict]:
-    """A user-supplied checkpoint: sha256 verified first, then loaded into the profile's model architecture."""
-    state = _unwrap(load_verified(ckpt.path, ckpt.sha256), ckpt.path)
-    fc = {k.removeprefix("module."): v for k, v in state.items()}.get("fc.weight")
-    if fc is None or fc.dim() != 2:
-        raise HarnessError(f"{ckpt.path}: no 2-d 'fc.weight' tensor; expected a classifier state dict")
-    model = models.create(ckpt.model, int(fc.shape[0]))
-    models.load_state_dict(model, state, source=f"checkpoint {ckpt.path}")
-    info = {"key": _key_of(ckpt), "recipe": "pretrain", "path": ckpt.path, "from_cache": True, "model": ckpt.model,
-            "num_classes": int(fc.shape[0])}
+    model, info = load_user(ckpt)
     return model.to(ctx.options.device).eval(), info
+
+
+def load_user(ckpt: UserCheckpoint) -> tuple[nn.Module, dict]:
+    """A user-supplied checkpoint on the CPU: sha256 verified first, keys mapped, then loaded strictly into
+    `ckpt.model`; without a head (`mapping.head` false) the model's `fc` stays as initialised."""
+    state, ignored = ckpt.mapping.apply(_unwrap(load_verified(ckpt.path, ckpt.sha256), ckpt.path))
+    num_classes = ckpt.num_classes
+    if ckpt.mapping.head:
+        fc = {k.removeprefix("module."): v for k, v in state.items()}.get("fc.weight")
+        if fc is None or fc.dim() != 2:
+            raise HarnessError(f"{ckpt.path}: no 2-d head weight {ckpt.mapping.head_prefix + 'weight'!r} (after "
+                               f"the key mapping); expected a classifier state dict, or say that it has no head")
+        if num_classes is not None and num_classes != fc.shape[0]:
+            raise HarnessError(f"{ckpt.path}: the head has {fc.shape[0]} classes, {num_classes} were expected")
+        num_classes = int(fc.shape[0])
+    if num_classes is None:
+        raise HarnessError(f"{ckpt.path}: a checkpoint without a head needs its number of classes")
+    model = models.create(ckpt.model, num_classes)
+    models.load_state_dict(model, state, source=f"checkpoint {ckpt.path}",
+                           skip_prefixes=() if ckpt.mapping.head else ("fc.",))
+    info = {"key": _key_of(ckpt), "recipe": "pretrain", "path": ckpt.path, "from_cache": True, "model": ckpt.model,
+            "num_classes": num_classes, "sha256": ckpt.sha256, "entry": ckpt.entry, "ignored_keys": ignored,
+            "mapping": ckpt.mapping.to_json()}
+    return model.eval(), info
 
 
 def load_verified(path: str | os.PathLike, sha256: str):
@@ -327,7 +375,8 @@ def _load_weights_only(path: Path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle with disallowed globals, not a torch file
         raise HarnessError(f"cannot load checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
-                           f"(truncated, damaged, or not a weights-only torch file)") from None
+                           f"(truncated, damaged, or not a weights-only torch file; the harness never unpickles code: "
+                           f"save the state dict alone, torch.save(model.state_dict(), PATH), and load that)") from None
 
 
 def _unwrap(obj, path) -> dict:
@@ -346,7 +395,8 @@ def _upstream_ref(run: Run) -> dict | None:
         return None
     first = run.upstreams[0]
     if isinstance(first, UserCheckpoint):
-        return {"recipe": "pretrain", "dataset": None, "checkpoint": first.path, "sha256": first.sha256}
+        return {"recipe": "pretrain", "dataset": None, "checkpoint": first.path, "sha256": first.sha256,
+                "entry": first.entry}
     return {"recipe": first.recipe.name, "dataset": first.dataset}
 
 

@@ -271,6 +271,7 @@ def _case_context(case: Case) -> dict:
         "summary": [("profile", case.profile), ("paper", text(record.get("paper"))),
                     ("in-distribution dataset", case.dataset), ("model", text(record.get("model"))),
                     ("recipe", case.recipe), ("upstream", case.upstream or DASH),
+                    *([("loaded, not trained", case.loaded)] if case.loaded else []),
                     ("score", f"{case.score} ({case.score_params})" if case.score_params else case.score),
                     ("seed", text(record.get("seed"))), ("seeds with runs", case.seed_list), ("OOD repetitions", text(report.get("num_to_avg"))),
                     ("evaluation seed", text(report.get("seed"))), ("ID test samples", text(report.get("n_id")))],

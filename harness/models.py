@@ -7,6 +7,7 @@ because pooling is adaptive (for 32x32 inputs this equals the reference's avg_po
 """
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Mapping
@@ -109,13 +110,15 @@ class _ResBasic(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18 for small images: 3x3 stride-1 stem and no max-pool (32x32 keeps 4x4 maps at the end)."""
+    """ResNet-18 for small images: 3x3 stride-1 stem and no max-pool (32x32 keeps 4x4 maps at the end).
+    Keys are torchvision's resnet18 keys. `stem_padding=2` is solo-learn's CIFAR backbone (REFERENCE.md section 6):
+    its stem pads by 2, so 32x32 inputs give 34x34 maps after the stem and 5x5 at the end."""
 
-    def __init__(self, num_classes: int, drop_rate: float = 0.0):
+    def __init__(self, num_classes: int, drop_rate: float = 0.0, stem_padding: int = 1):
         super().__init__()
         if drop_rate:
             raise HarnessError(f"resnet18 has no dropout; drop_rate must be 0, got {drop_rate}")
-        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=stem_padding, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         planes, layers = 64, []
         for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
@@ -216,22 +219,28 @@ def _reference_init(model: nn.Module) -> None:
 # ---------------------------------------------------------------- registry
 
 _WRN = re.compile(r"wrn-(\d+)-(\d+)")
-_NAMED = ("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2", "resnet18")
+_FACTORY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+_RESNETS = {"resnet18": {"stem_padding": 1}, "resnet18-cifar": {"stem_padding": 2}}
+_NAMED = ("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2", *_RESNETS)
 
 
 def names() -> tuple[str, ...]:
-    """Common names; any `wrn-D-W` with D = 6n+4 is accepted too."""
+    """Common names; any `wrn-D-W` with D = 6n+4 is accepted too, and `package.module:factory` (the user's code)."""
     return _NAMED
 
 
 def spec(name: str) -> tuple[str, dict]:
-    """('wrn', {'depth': D, 'widen_factor': W}) or ('resnet18', {}); unknown -> HarnessError."""
+    """('wrn', {'depth': D, 'widen_factor': W}), ('resnet18', {'stem_padding': P}) or ('factory', {'target': T});
+    unknown -> HarnessError."""
     match = _WRN.fullmatch(name)
     if match:
         return "wrn", {"depth": int(match.group(1)), "widen_factor": int(match.group(2))}
-    if name == "resnet18":
-        return "resnet18", {}
-    raise HarnessError(f"unknown model {name!r}; known: {', '.join(_NAMED)} (or any wrn-DEPTH-WIDTH, DEPTH = 6n+4)")
+    if name in _RESNETS:
+        return "resnet18", dict(_RESNETS[name])
+    if _FACTORY.fullmatch(name):
+        return "factory", {"target": name}
+    raise HarnessError(f"unknown model {name!r}; known: {', '.join(_NAMED)} (or any wrn-DEPTH-WIDTH, DEPTH = 6n+4, "
+                       f"or package.module:factory for your own code)")
 
 
 def create(name: str, num_classes: int, *, drop_rate: float = 0.0) -> nn.Module:
@@ -240,7 +249,27 @@ def create(name: str, num_classes: int, *, drop_rate: float = 0.0) -> nn.Module:
     kind, args = spec(name)
     if kind == "wrn":
         return WideResNet(args["depth"], num_classes, args["widen_factor"], drop_rate)
-    return ResNet18(num_classes, drop_rate)
+    if kind == "factory":
+        return _from_factory(args["target"], num_classes, drop_rate)
+    return ResNet18(num_classes, drop_rate, **args)
+
+
+def _from_factory(target: str, num_classes: int, drop_rate: float) -> nn.Module:
+    """`factory(num_classes=K)` of the user's module; the model must have the harness's interface."""
+    module_name, _, attr = target.partition(":")
+    if drop_rate:
+        raise HarnessError(f"model {target!r}: a user factory takes no drop_rate; it must be 0, got {drop_rate}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise HarnessError(f"model {target!r}: cannot import {attr!r} from {module_name!r} ({exc}); the module must "
+                           f"be importable (on PYTHONPATH)") from None
+    model = factory(num_classes=num_classes)
+    missing = [a for a in ("features", "fc", "feature_dim") if not hasattr(model, a)]
+    if not isinstance(model, nn.Module) or missing:
+        raise HarnessError(f"model {target!r}: the factory must return an nn.Module with features(x), fc and "
+                           f"feature_dim, like harness.models.WideResNet; missing: {', '.join(missing) or 'nn.Module'}")
+    return model
 
 
 def backbone_modules(model: nn.Module) -> list[nn.Module]:

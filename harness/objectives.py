@@ -11,11 +11,18 @@ Definitions (REFERENCE.md section 3; Mukhoti et al. 2020 for the adaptive focal 
 - adaptive_focal: the focal loss with gamma = 5 where p_t < 0.2, else 3 (gamma is piecewise constant in p_t,
                   so it carries no gradient of its own)
 - variational:    cross-entropy + mean over the batch of (KL(q(z|x) || N(0, I)) summed over z's dimensions) / Z
+
+Outlier objectives (REFERENCE.md sections 1, 2) see one forward pass over the in-distribution batch followed by
+the auxiliary outliers: the rows past len(targets) are outliers. They need the training loop's outlier stream.
+- outlier_exposure: cross-entropy + 0.5 * mean over outliers of (logsumexp(x) - mean_k x_k), the cross-entropy
+                    from the softmax to the uniform distribution up to the constant log K (Hendrycks et al. 2019)
+- energy_margin:    cross-entropy + 0.1 * (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -logsumexp
+                    (Liu et al. 2020); the margins m_in, m_out are settings of the objective
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +32,8 @@ from harness.errors import HarnessError
 FOCAL_GAMMA = 3.0
 ADAPTIVE_GAMMA_LOW_P = 5.0   # gamma where p_t < ADAPTIVE_THRESHOLD
 ADAPTIVE_THRESHOLD = 0.2
+OE_WEIGHT = 0.5
+ENERGY_WEIGHT = 0.1
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,9 @@ class Objective:
     summary: str
     loss: Callable[[torch.Tensor, torch.Tensor, Mapping], torch.Tensor]
     needs: tuple[str, ...] = ()
+    outliers: bool = False            # the logits end with rows of auxiliary outliers (no targets)
+    settings: tuple[str, ...] = ()    # what `get` must be given (e.g. the energy margins)
+    values: Mapping = field(default_factory=dict)
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, terms: Mapping | None = None) -> torch.Tensor:
         terms = terms or {}
@@ -41,7 +53,7 @@ class Objective:
             raise HarnessError(f"objective {self.name!r} needs the model to report {', '.join(missing)} in its "
                                f"forward pass (a variational head, recipe 'vtst'); this model reports "
                                f"{', '.join(sorted(terms)) or 'nothing'}")
-        return self.loss(logits, targets, terms)
+        return self.loss(logits, targets, terms, **self.values)
 
 
 def _log_p_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -66,6 +78,24 @@ def _variational(logits, targets, terms):
     return F.cross_entropy(logits, targets) + terms["kl"].mean() / terms["latent_dim"]
 
 
+def energy(logits: torch.Tensor) -> torch.Tensor:
+    """E(x) = -logsumexp(logits) (T = 1): lower for inputs the model treats as in-distribution."""
+    return -torch.logsumexp(logits.float(), dim=1)
+
+
+def _outlier_exposure(logits, targets, terms):
+    n = len(targets)
+    out = logits[n:].float()
+    return F.cross_entropy(logits[:n], targets) + OE_WEIGHT * (out.logsumexp(1) - out.mean(1)).mean()
+
+
+def _energy_margin(logits, targets, terms, m_in: float, m_out: float):
+    n = len(targets)
+    e = energy(logits)
+    hinge = F.relu(e[:n] - m_in).pow(2).mean() + F.relu(m_out - e[n:]).pow(2).mean()
+    return F.cross_entropy(logits[:n], targets) + ENERGY_WEIGHT * hinge
+
+
 _OBJECTIVES = {o.name: o for o in (
     Objective("cross_entropy", "cross-entropy (the reference)", lambda logits, y, terms: F.cross_entropy(logits, y)),
     Objective("focal", f"focal loss, gamma {FOCAL_GAMMA:g}", lambda logits, y, terms: focal(logits, y, FOCAL_GAMMA)),
@@ -73,6 +103,10 @@ _OBJECTIVES = {o.name: o for o in (
                                 f"else {FOCAL_GAMMA:g}", _adaptive_focal),
     Objective("variational", "cross-entropy + KL(q(z|x) || N(0, I)) / Z (V-TST)", _variational,
               needs=("kl", "latent_dim")),
+    Objective("outlier_exposure", f"cross-entropy + {OE_WEIGHT:g} x cross-entropy to uniform on the outliers (OE)",
+              _outlier_exposure, outliers=True),
+    Objective("energy_margin", f"cross-entropy + {ENERGY_WEIGHT:g} x squared energy hinges at m_in, m_out",
+              _energy_margin, outliers=True, settings=("m_in", "m_out")),
 )}
 
 
@@ -80,7 +114,16 @@ def names() -> tuple[str, ...]:
     return tuple(_OBJECTIVES)
 
 
-def get(name: str) -> Objective:
+def outlier_names() -> tuple[str, ...]:
+    return tuple(n for n, o in _OBJECTIVES.items() if o.outliers)
+
+
+def get(name: str, **values) -> Objective:
+    """The objective `name`, with the values of its settings (exactly those it names)."""
     if name not in _OBJECTIVES:
         raise HarnessError(f"unknown objective {name!r}; valid objectives: {', '.join(_OBJECTIVES)}")
-    return _OBJECTIVES[name]
+    objective = _OBJECTIVES[name]
+    if set(values) != set(objective.settings):
+        raise HarnessError(f"objective {name!r} takes the settings {', '.join(objective.settings) or 'none'}; "
+                           f"got {', '.join(sorted(values)) or 'none'}")
+    return replace(objective, values=dict(values))

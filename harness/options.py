@@ -21,14 +21,22 @@ def directory(value: str) -> Path:
     return path
 
 
-def positive_int(value: str) -> int:
+def _int_at_least(value: str, low: int) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {number}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value!r}") from None
+    if number < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {number}")
     return number
+
+
+def positive_int(value: str) -> int:
+    return _int_at_least(value, 1)
+
+
+def non_negative_int(value: str) -> int:
+    return _int_at_least(value, 0)
 
 
 def seed_list(value: str) -> tuple[int, ...]:

@@ -24,8 +24,9 @@ else:  # pragma: no cover - Python 3.10
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "loader",
              "num_to_avg", "eval_batch_size", "seeds", "epochs", "datasets"}
-_OPTIONAL = {"train_limit", "test_limit", "ood_pool_limit", "dry_run_of"}
+_OPTIONAL = {"train_limit", "test_limit", "ood_pool_limit", "aux_limit", "dry_run_of"}
 _PLAN_FIELDS = {"id", "upstream", "ood"}
+_PLAN_OPTIONAL = {"aux"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class DatasetPlan:
     id: str
     upstream: str
     ood: tuple[str, ...]
+    aux: str | None = None  # the auxiliary outlier set of the outlier-exposed recipes (its train split)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Profile:
     train_limit: int | None = None
     test_limit: int | None = None
     ood_pool_limit: int | None = None  # cap on each dataset-backed OOD set's images (seeded sample); None: all
+    aux_limit: int | None = None  # cap on the auxiliary outlier pool (seeded sample); None: all
     dry_run_of: str | None = None  # this profile runs that profile's cases and reports its bands, never fails on them
     source: Source | None = field(default=None, compare=False, hash=False)
 
@@ -148,7 +151,7 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
             fail(f"{key} must be an integer >= {low}, got {value!r}", key)
 
     for key, low in (("cpu_threads", 0), ("num_to_avg", 1), ("eval_batch_size", 1), ("train_limit", 1),
-                     ("test_limit", 1), ("ood_pool_limit", 1)):
+                     ("test_limit", 1), ("ood_pool_limit", 1), ("aux_limit", 1)):
         integer(key, low)
     for key in ("description", "model"):
         if not isinstance(raw[key], str) or not raw[key]:
@@ -181,12 +184,12 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
     for i, entry in enumerate(raw["datasets"]):
         if not isinstance(entry, dict):
             fail("each datasets entry must be a table", plan=i)
-        if entry.keys() != _PLAN_FIELDS:
-            wrong = sorted(entry.keys() - _PLAN_FIELDS) or sorted(_PLAN_FIELDS - entry.keys())
-            fail(f"a datasets table has exactly the fields id, upstream, ood; check {wrong}",
+        if not _PLAN_FIELDS <= entry.keys() <= _PLAN_FIELDS | _PLAN_OPTIONAL:
+            wrong = sorted(entry.keys() - _PLAN_FIELDS - _PLAN_OPTIONAL) or sorted(_PLAN_FIELDS - entry.keys())
+            fail(f"a datasets table has the fields id, upstream, ood and optionally aux; check {wrong}",
                  wrong[0] if wrong[0] in entry else None, i)
-        for key in ("id", "upstream"):
-            if not isinstance(entry[key], str) or not known(entry[key]):
+        for key in ("id", "upstream", "aux"):
+            if key in entry and (not isinstance(entry[key], str) or not known(entry[key])):
                 fail(f"{key}: unknown dataset {entry[key]!r} (neither registered nor imported: "
                      f"python -m harness data import {entry[key]} PATH)", key, i)
         ood = entry["ood"]
@@ -197,7 +200,9 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
             if not known(n):
                 fail(f"ood: unknown OOD set {n!r} (neither registered, synthetic nor imported: "
                      f"python -m harness data import {n} PATH --format folder)", "ood", i)
-        plans.append(DatasetPlan(entry["id"], entry["upstream"], tuple(ood)))
+        if entry.get("aux") == entry["id"]:
+            fail(f"aux: the outlier set must differ from the in-distribution set {entry['id']!r}", "aux", i)
+        plans.append(DatasetPlan(entry["id"], entry["upstream"], tuple(ood), entry.get("aux")))
     if len({p.id for p in plans}) != len(plans):
         fail("two datasets tables have the same id")
     values = {k: v for k, v in raw.items() if k != "datasets"}

@@ -16,7 +16,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from harness import models, objectives, splits, train
+from harness import models, objectives, outliers, splits, train
 from harness.errors import HarnessError
 from harness.train import Hyper
 
@@ -42,6 +42,7 @@ class Recipe:
     upstreams: ClassVar[tuple[Upstream, ...]] = ()
     trains: ClassVar[bool] = True
     eval_only: ClassVar[tuple[str, ...]] = ()  # settings that change evaluation, not the weights: not in the key
+    optional_types: ClassVar[dict[str, type]] = {}  # the type a string converts to, for settings that default to None
 
     model: str | None = None
     # A holdout split carved from the training set (harness.splits): it never trains; it selects the epoch
@@ -62,6 +63,11 @@ class Recipe:
     def holdout_for(self, dataset: str) -> splits.Holdout | None:
         fraction = self.cifar100_holdout if self.cifar100_holdout and dataset.startswith("cifar100") else self.holdout
         return splits.Holdout(fraction, self.holdout_rule) if fraction else None
+
+    def resolve(self, dataset: str, profile_aux: str | None, data_root=None) -> Recipe:
+        """This recipe with the settings it takes from the dataset and the profile filled in (the outlier set,
+        the energy margins); most recipes take none."""
+        return self
 
     def model_for(self, profile_model: str, upstream_models: list[str]) -> str:
         """The architecture of this recipe's model under a profile whose model is `profile_model`."""
@@ -400,6 +406,108 @@ class TemperatureScaling(Recipe):
         return model, []
 
 
+@dataclass(frozen=True)
+class OeScratch(_Trained):
+    """Outlier Exposure from scratch (hendrycks/outlier-exposure oe_scratch.py): the scratch settings (lr 0.1,
+    100 epochs, dropout 0.3), every step 128 training images + `aux_batch_size` outliers in one forward pass,
+    CE + 0.5 x cross-entropy to uniform on the outliers. `aux` None: the profile's outlier set for the dataset."""
+
+    name: ClassVar[str] = "oe_scratch"
+    summary: ClassVar[str] = "train from scratch with Outlier Exposure (128 + 256 outliers, CE + 0.5 x CE to uniform)"
+
+    objective: str = "outlier_exposure"
+    aux: str | None = None
+    aux_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "objective", self.objective in objectives.outlier_names(),
+               f"an outlier objective ({', '.join(objectives.outlier_names())})")
+        _check(self, "aux_batch_size", self.aux_batch_size >= 1, ">= 1")
+
+    def resolve(self, dataset, profile_aux, data_root=None):
+        aux = self.aux or profile_aux
+        if aux is None:
+            raise HarnessError(f"recipe {self.name!r} needs an outlier set for {dataset!r}: the profile names none "
+                               f"(its datasets table's aux field); name one with --aux NAME")
+        outliers.check_aux(aux, dataset)
+        return dataclasses.replace(self, aux=aux)
+
+    def objective_settings(self) -> tuple[tuple[str, float], ...]:
+        return ()
+
+    def hyper(self, epochs: int) -> Hyper:
+        return dataclasses.replace(super().hyper(epochs), aux_batch_size=self.aux_batch_size,
+                                   objective_settings=self.objective_settings())
+
+    def build(self, model_name, num_classes, inputs):
+        return models.create(model_name, num_classes, drop_rate=self.drop_rate), []
+
+
+@dataclass(frozen=True)
+class Oe(OeScratch):
+    """Outlier Exposure fine-tuning (oe_tune.py): the trained `base` model of the same dataset (the reference's
+    baseline: `scratch`), its dropout kept, lr 0.001, 10 epochs, per-step cosine."""
+
+    name: ClassVar[str] = "oe"
+    summary: ClassVar[str] = "fine-tune a trained model with Outlier Exposure (lr 0.001, 10 epochs)"
+
+    lr: float = 0.001
+    epochs: int = 10
+    base: str = "scratch"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_base(self)
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        return (Upstream(self.base, "same"),)
+
+    def model_for(self, profile_model, upstream_models):
+        return upstream_models[0]
+
+    def build(self, model_name, num_classes, inputs):
+        model = self.skeleton(model_name, num_classes)
+        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model")
+        return model, []
+
+
+@dataclass(frozen=True)
+class EnergyFt(Oe):
+    """Energy-bounded fine-tuning (wetliu/energy_ood train.py): the OE fine-tuning settings with
+    CE + 0.1 x (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -logsumexp(logits). The margins are
+    the dataset's (registry energy_margins) unless set here."""
+
+    name: ClassVar[str] = "energy_ft"
+    summary: ClassVar[str] = "fine-tune a trained model with energy-bounded hinges on ID and outlier energies"
+
+    optional_types: ClassVar[dict[str, type]] = {"m_in": float, "m_out": float}
+
+    objective: str = "energy_margin"
+    m_in: float | None = None
+    m_out: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "m_in", self.m_in is None or self.m_out is None or self.m_in < self.m_out,
+               f"below m_out ({self.m_out!r})")
+
+    def resolve(self, dataset, profile_aux, data_root=None):
+        resolved = super().resolve(dataset, profile_aux, data_root)
+        if self.m_in is not None and self.m_out is not None:
+            return resolved
+        if self.m_in is not None or self.m_out is not None:
+            raise HarnessError(f"recipe {self.name!r}: set both m_in and m_out, or neither (the dataset's)")
+        m_in, m_out = outliers.margins(dataset, data_root)
+        return dataclasses.replace(resolved, m_in=m_in, m_out=m_out)
+
+    def objective_settings(self):
+        if self.m_in is None or self.m_out is None:
+            raise HarnessError(f"recipe {self.name!r}: the margins are not resolved (Recipe.resolve)")
+        return (("m_in", float(self.m_in)), ("m_out", float(self.m_out)))
+
+
 def _check_base(recipe: Recipe) -> None:
     # A base must end in a plain Linear head: the recipes that replace or reuse another model's head cannot.
     valid = [n for n, cls in _RECIPES.items() if not issubclass(cls, (Tst, TemperatureScaling))]
@@ -426,7 +534,7 @@ def _check(recipe: Recipe, field: str, ok: bool, expected: str) -> None:
 
 _RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (
     Scratch, Pretrain, Finetune, LinearProbe, LpFt, WiseFt, ScratchFocal, ScratchAdaptiveFocal, AdamBase, Tst, Vtst,
-    TemperatureScaling)}
+    TemperatureScaling, OeScratch, Oe, EnergyFt)}
 
 
 def names() -> tuple[str, ...]:
@@ -443,7 +551,8 @@ def get(name: str, **overrides) -> Recipe:
     if unknown:
         raise HarnessError(f"recipe {name!r} has no setting {', '.join(map(repr, unknown))}; "
                            f"valid settings: {', '.join(fields)}")
-    return cls(**{k: _coerce(name, k, v, cls.__dataclass_fields__[k].default) for k, v in overrides.items()})
+    defaults = {k: cls.optional_types[k]() if k in cls.optional_types else fields[k].default for k in overrides}
+    return cls(**{k: _coerce(name, k, v, defaults[k]) for k, v in overrides.items()})
 
 
 def _coerce(recipe: str, field: str, value, default):

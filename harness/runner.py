@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import baselines, bands, calibration, checkpoints, profiles, recipes, scores, store, train
+from harness import (baselines, bands, calibration, checkpoints, model_entries, outliers, profiles, recipes, scores,
+                     store, train)
 from harness import data as hdata
 from harness.data import synthetic
 from harness.errors import HarnessError
@@ -25,6 +26,7 @@ from harness.evaluate import Report, collect_outputs, evaluate_arrays, head_outp
 from harness.profiles import Profile
 
 BANDS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "bands"
+LOADED = "loaded"  # the recipe name of a case whose model is a model entry's file, loaded, not trained
 
 
 def _format_param(value: Any) -> str:
@@ -41,10 +43,14 @@ class Case:
     score: str = "msp"
     recipe_params: tuple[tuple[str, Any], ...] = ()
     score_params: tuple[tuple[str, Any], ...] = ()
+    # A model entry (harness.model_entries): the model itself when recipe is LOADED, else the recipe's upstream.
+    entry: str | None = None
 
     @property
     def id(self) -> str:
         recipe = self.recipe + "".join(f"-{k}{_format_param(v)}" for k, v in self.recipe_params)
+        if self.entry:
+            recipe += f"-{self.entry}" if self.recipe == LOADED else f"-on-{self.entry}"
         score = self.score + "".join(f"-{k}{_format_param(v)}" for k, v in self.score_params)
         return f"{self.dataset}-{recipe}-{score}"
 
@@ -105,11 +111,14 @@ class Session:
         self._inputs: dict[str, EvalInputs] = {}
         self._outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}
         self._body_outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}  # by body digest
+        self._digests: dict[str, str] = {}  # model key -> body digest
+        self._aux: dict[str, torch.Tensor] = {}  # normalized outlier samples for the records' energies
         self._bands = None
         if banded(ctx.profile):
             self._bands = ctx.bands if ctx.bands is not None else load_bands()
         self._baseline = baselines.load(ctx.profile.name) if ctx.profile.name in baselines.GATED_PROFILES else None
         self.results: list[dict] = []
+        self.entries: dict[str, model_entries.Entry] = {}
         self.dry_run_claims: list[str] = []  # claim verdicts of a dry run, for the end-of-run summary
 
     def claims(self) -> bands.BandFile | None:
@@ -124,9 +133,17 @@ class Session:
             return (f"profile '{profile.name}' needs a CUDA GPU and torch sees none; run it on a GPU machine "
                     f"(pytest benchmarks --profile {profile.name}) or use --profile smoke|mini on CPU")
         needed = [case.dataset]
-        recipe = recipes.get(case.recipe, **dict(case.recipe_params))
-        if recipe.upstream is not None:
+        if case.entry:
+            entry = self.entry(case.entry)
+            if self.ctx.download:
+                entry.download(self.ctx.data_root)
+            if entry.absent(self.ctx.data_root):
+                return entry.absent(self.ctx.data_root)
+        recipe = None if case.recipe == LOADED else recipes.get(case.recipe, **dict(case.recipe_params))
+        if recipe is not None and recipe.upstream is not None and not case.entry:
             needed.append(profile.plan(case.dataset).upstream)
+        if hasattr(recipe, "aux"):  # an outlier-exposed recipe: its outlier set must be imported too
+            needed += [n for n in (recipe.aux or profile.plan(case.dataset).aux,) if n]
         for name in needed:
             try:
                 size = hdata.spec(name, self.ctx.data_root).image_size
@@ -168,65 +185,132 @@ class Session:
         return EvalInputs(hdata.normalize(test.images), test.labels, hdata.normalize(fit.images), fit.labels,
                           ood, missing)
 
-    def _model_outputs(self, key: str, model: torch.nn.Module, inputs: EvalInputs):
-        if key not in self._outputs:
+    def _output(self, key: str, model: torch.nn.Module, name: str, x: torch.Tensor):
+        """(logits, features) of one model on one named input set, computed once per process and only when a
+        case needs it (the fit set only for scores fitted on training features)."""
+        outs = self._outputs.setdefault(key, {})
+        if name not in outs:
             batch, device = self.ctx.profile.eval_batch_size, self.ctx.device
-            body = _body_digest(model)
-            if body in self._body_outputs:
-                # Another model with this very body (a TST head on it, temperature scaling of it) was evaluated:
-                # its features are this model's, so only the head runs.
-                outs = {name: (head_outputs(model, feats, batch, device), feats)
-                        for name, (_, feats) in self._body_outputs[body].items()}
+            body = self._digests.setdefault(key, _body_digest(model))
+            shared = self._body_outputs.get(body, {}).get(name)
+            if shared is not None:
+                # Another model with this very body (a TST head on it, temperature scaling of it) was evaluated on
+                # this set: its features are this model's, so only the head runs.
+                outs[name] = (head_outputs(model, shared[1], batch, device), shared[1])
             else:
-                outs = {"test": collect_outputs(model, inputs.test_x, batch, device),
-                        "fit": collect_outputs(model, inputs.fit_x, batch, device)}
-                for name, x in inputs.ood.items():
-                    outs[f"ood/{name}"] = collect_outputs(model, x, batch, device)
-                if outs["test"][1] is not None:
-                    self._body_outputs[body] = outs
-            self._outputs[key] = outs
-        return self._outputs[key]
+                outs[name] = collect_outputs(model, x, batch, device)
+                if outs[name][1] is not None:
+                    self._body_outputs.setdefault(body, {})[name] = outs[name]
+        return outs[name]
+
+    def entry(self, name: str) -> model_entries.Entry:
+        """A model entry by name (benchmarks/models, or one `evaluate` registered in `entries`)."""
+        if name not in self.entries:
+            self.entries[name] = model_entries.get(name)
+        return self.entries[name]
+
+    def _upstream_entry(self, case: Case) -> checkpoints.UserCheckpoint | None:
+        """The case's entry as its recipe's upstream, after the leakage guard (its declared training data)."""
+        if not case.entry or case.recipe == LOADED:
+            return None
+        return self.entry(case.entry).as_upstream(case.dataset, self.ctx.data_root)
+
+    def _load_entry(self, case: Case) -> tuple[torch.nn.Module, dict]:
+        entry, root = self.entry(case.entry), self.ctx.data_root
+        if entry.dataset is None:
+            entry.fail("dataset", "the entry names no dataset: it is an upstream only (--upstream-entry)")
+        if entry.dataset != case.dataset:
+            entry.fail("dataset", f"the model's dataset is {entry.dataset!r}; the case evaluates {case.dataset!r}")
+        size = hdata.spec(case.dataset, root).image_size
+        if entry.image_size != size:
+            entry.fail("image_size", f"{case.dataset} images are {size}x{size}, the entry says {entry.image_size}")
+        leakage = entry.check_not_test(case.dataset, root)
+        model, loaded = entry.load(root)
+        info = {"key": loaded["key"], "model": entry.architecture, "from_cache": True, "settings": entry.to_json(),
+                "loaded": {"file": loaded["path"], "sha256": loaded["sha256"],
+                           "entry": entry.name if entry.origin else None, "entry_file": entry.origin,
+                           "ignored_keys": loaded["ignored_keys"], "leakage_check": leakage},
+                "entry": entry}
+        return model.to(self.ctx.device).eval(), info
 
     # --- the case itself -------------------------------------------------------------------------
     def run(self, case: Case, seed: int) -> dict:
         ctx, profile = self.ctx, self.ctx.profile
-        recipe = recipes.get(case.recipe, **dict(case.recipe_params))
+        recipe = None if case.recipe == LOADED else recipes.get(case.recipe, **dict(case.recipe_params))
+        upstream = self._upstream_entry(case)
         t0 = time.perf_counter()
-        model, info = checkpoints.obtain(recipe, case.dataset, profile, seed, device=ctx.device,
-                                         upstream_dataset=profile.plan(case.dataset).upstream,
-                                         data_root=ctx.data_root, cache_dir=ctx.cache_dir, quiet=ctx.quiet)
+        if recipe is None:
+            model, info = self._load_entry(case)
+        else:
+            model, info = checkpoints.obtain(recipe, case.dataset, profile, seed, device=ctx.device,
+                                             upstream_dataset=profile.plan(case.dataset).upstream,
+                                             upstream_checkpoint=upstream, data_root=ctx.data_root,
+                                             cache_dir=ctx.cache_dir, quiet=ctx.quiet)
         train_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         inputs = self.inputs(case.dataset)
-        outs = self._model_outputs(info["key"], model, inputs)
+        key = info["key"]
+        aux = info["settings"].get("aux")
+        excluded = outliers.excluded(aux, inputs.ood)
+        ood = {n: x for n, x in inputs.ood.items() if n not in excluded}
+        outs = {"test": self._output(key, model, "test", inputs.test_x)}
+        outs.update({f"ood/{n}": self._output(key, model, f"ood/{n}", x) for n, x in ood.items()})
         score = scores.get(case.score, **dict(case.score_params))
         if score.needs_fit:
-            score.fit(outs["fit"][1], inputs.fit_y)
+            score.fit(self._output(key, model, "fit", inputs.fit_x)[1], inputs.fit_y)
         id_scores = ood_scores = None
         if "model" in score.needs:
             batch = profile.eval_batch_size
             id_scores = score.score_model(model, inputs.test_x, batch, ctx.device)
-            ood_scores = {n: score.score_model(model, x, batch, ctx.device) for n, x in inputs.ood.items()}
+            ood_scores = {n: score.score_model(model, x, batch, ctx.device) for n, x in ood.items()}
         report = evaluate_arrays(
-            outs["test"][0], inputs.test_y, {n: outs[f"ood/{n}"][0] for n in inputs.ood}, score,
-            id_features=outs["test"][1], ood_features={n: outs[f"ood/{n}"][1] for n in inputs.ood},
+            outs["test"][0], inputs.test_y, {n: outs[f"ood/{n}"][0] for n in ood}, score,
+            id_features=outs["test"][1], ood_features={n: outs[f"ood/{n}"][1] for n in ood},
             id_scores=id_scores, ood_scores=ood_scores, num_to_avg=ctx.repetitions, seed=seed)
+        report.metrics.update(outliers.paper_means(report.metrics, case.dataset))
         holdout = None
-        if recipe.holdout_for(case.dataset) is not None:
+        if recipe is not None and recipe.holdout_for(case.dataset) is not None:
             holdout = checkpoints.plan(recipe, case.dataset, profile, seed, data_root=ctx.data_root,
-                                       upstream_dataset=profile.plan(case.dataset).upstream).holdout_set
+                                       upstream_dataset=profile.plan(case.dataset).upstream,
+                                       upstream_checkpoint=upstream).holdout_set
         report.metrics.update(calibration.views(model, inputs.test_x, inputs.test_y, outs["test"][0], holdout,
                                                 profile.eval_batch_size, ctx.device))
+        energies = None if aux is None else self._energies(case, seed, recipe, aux, model, outs["test"][0], inputs)
         eval_s = time.perf_counter() - t0
 
-        record = self._record(case, seed, recipe, info, report, inputs, train_s, eval_s)
+        record = self._record(case, seed, info, report, inputs, train_s, eval_s)
         record["checkpoint"].update(selected_epoch=info.get("selected_epoch"), holdout=info.get("holdout"))
+        record["excluded_ood_sets"] = excluded
+        if aux is not None:
+            record["outliers"] = {"aux": aux, "aux_limit": profile.aux_limit, "mean_energy": energies}
         record["path"] = str(store.write_record(record, ctx.results_dir))
         self.results.append(record)
         return record
 
-    def _record(self, case, seed, recipe, info, report: Report, inputs: EvalInputs, train_s, eval_s) -> dict:
+    def _energies(self, case, seed, recipe, aux, model, test_logits, inputs) -> dict:
+        """Mean energy (-logsumexp of the logits) on the ID test set and on a sample of the outlier pool, of the
+        model (`end`) and of the model it started from (`start`: its upstream; absent for a model trained from
+        scratch): where the energy hinges' margins sit relative to the model (README "Energy margins")."""
+        ctx, profile = self.ctx, self.ctx.profile
+        if aux not in self._aux:
+            size = hdata.spec(case.dataset, ctx.data_root).image_size
+            pool = outliers.pool(aux, case.dataset, size, profile.aux_limit, ctx.data_root)
+            self._aux[aux] = hdata.normalize(pool.images[:outliers.ENERGY_SAMPLE])
+
+        def measured(net, logits) -> dict:
+            return {"id": float(-torch.logsumexp(torch.from_numpy(logits), dim=1).mean()),
+                    "aux": outliers.mean_energy(net, self._aux[aux], profile.eval_batch_size, ctx.device)}
+
+        out = {"end": measured(model, test_logits)}
+        if recipe.upstream is not None:
+            start, info = checkpoints.obtain(recipes.get(recipe.upstream.recipe), case.dataset, profile, seed,
+                                             device=ctx.device, data_root=ctx.data_root, cache_dir=ctx.cache_dir,
+                                             upstream_dataset=profile.plan(case.dataset).upstream, quiet=ctx.quiet)
+            out["start"] = measured(start, self._output(info["key"], start, "test", inputs.test_x)[0])
+        return out
+
+    def _record(self, case, seed, info, report: Report, inputs: EvalInputs, train_s, eval_s) -> dict:
         profile = self.ctx.profile
         record = {
             "schema_version": store.SCHEMA_VERSION,
@@ -236,7 +320,7 @@ class Session:
             "profile": profile.name,
             "dataset": case.dataset,
             "model": info["model"],
-            "recipe": {"name": recipe.name, "settings": info["settings"], "upstream": info.get("upstream"),
+            "recipe": {"name": case.recipe, "settings": info["settings"], "upstream": info.get("upstream"),
                        "pretrain_dataset": info.get("pretrain_dataset")},
             "score": report.score,
             "seed": seed,
@@ -250,12 +334,20 @@ class Session:
             "verdicts": {"bands": [], "baseline": None},
             "provenance": store.provenance(self.ctx.device),
         }
+        if info.get("loaded"):
+            record["loaded"] = info["loaded"]  # what the leaderboard marks as loaded: the file, its sha256, the entry
         metrics = record["report"]["metrics"]
         if self._bands is not None:
             upstream = info.get("pretrain_dataset")
             verdicts = bands.check(self._bands, case.dataset, case.recipe, report.score["name"], metrics, upstream)
             record["verdicts"]["bands"] = [v.to_json() for v in verdicts]
+            if info.get("entry") is not None:
+                record["verdicts"]["bands"] += info["entry"].band_verdicts(report.score["name"], metrics,
+                                                                           list(report.ood_sets))
         record["verdicts"]["not_gated"] = baselines.not_gated(record, profile)
+        if case.entry and record["verdicts"]["not_gated"] is None and profile.name in baselines.GATED_PROFILES:
+            record["verdicts"]["not_gated"] = (f"model entry {case.entry}: its checkpoint is not part of the "
+                                               f"repository, so no regression baseline can hold its numbers")
         if self._baseline is not None and record["verdicts"]["not_gated"] is None:
             record["verdicts"]["not_gated"] = baselines.other_machine(record, self._baseline)
         if self._baseline is not None and record["verdicts"]["not_gated"] is None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from harness import recipes
 from harness.errors import HarnessError
 from harness.profiles import Profile
+from harness.runner import LOADED
 
 
 def parse(spec: str) -> tuple[int, int]:
@@ -30,6 +31,8 @@ def parse(spec: str) -> tuple[int, int]:
 
 def trained_models(recipe: str, params: dict, dataset: str, seed: int, profile: Profile) -> set[tuple]:
     """Every trained model a case on `recipe` needs, itself included: (recipe, its parameters, dataset, seed)."""
+    if recipe == LOADED:  # a model entry's file: nothing is trained
+        return set()
     resolved = recipes.get(recipe, **params)
     upstream_dataset = profile.plan(dataset).upstream if dataset in {p.id for p in profile.datasets} else dataset
     nodes = {(recipe, tuple(sorted(params.items())), dataset, seed)} if resolved.trains else set()

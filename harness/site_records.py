@@ -129,7 +129,17 @@ class Case:
     @property
     def upstream(self) -> str:
         up = as_dict(as_dict(self.record.get("recipe")).get("upstream"))
+        if up.get("entry"):
+            return f"model entry {text(up['entry'])}"
         return f"{text(up.get('recipe'))} on {text(up.get('dataset'))}" if up else ""
+
+    @property
+    def loaded(self) -> str:
+        """What a loaded (not trained) model was loaded from: its model entry, else its file; "" when trained."""
+        loaded = as_dict(self.record.get("loaded"))
+        if not loaded:
+            return ""
+        return f"entry {text(loaded['entry'])}" if loaded.get("entry") else text(loaded.get("file"))
 
     @property
     def score(self) -> str:

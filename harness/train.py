@@ -1,10 +1,12 @@
 """The one training loop every recipe uses. The recipe names its pieces as data: the optimizer (OPTIMIZERS:
 SGD Nesterov + weight decay + per-batch cosine lr, or constant-lr Adam), the objective (harness.objectives)
-and which epoch to keep (SELECTIONS: the last, or the lowest NLL on a holdout split).
+and which epoch to keep (SELECTIONS: the last, or the lowest NLL on a holdout split). An outlier objective
+(harness.objectives) trains on an auxiliary outlier stream: each step concatenates the in-distribution batch and
+`aux_batch_size` outliers (cropped and flipped alike) into one forward pass, so BatchNorm sees the mixed batch.
 
 Reproducibility: `fit` seeds its own RNG streams (the global torch RNG is forked, so callers are unaffected),
 and after every epoch writes a resume checkpoint atomically (model, optimizer, scheduler, loader position,
-RNG states, per-epoch history). A run interrupted at any point and started again with the same arguments
+RNG states, per-epoch history; the outlier stream's position too). A run interrupted at any point and started again with the same arguments
 continues from the last finished epoch and, on CPU in deterministic mode, ends bit-identical to an
 uninterrupted run.
 """
@@ -27,7 +29,7 @@ from torch import nn
 
 from harness import objectives
 from harness.data import ImageSet, normalize
-from harness.data.loaders import DeviceLoader, reference_loader
+from harness.data.loaders import DeviceLoader, OutlierLoader, outlier_reference_loader, reference_loader
 from harness.errors import HarnessError
 
 MIN_LR = 1e-6
@@ -49,6 +51,8 @@ class Hyper:
     optimizer: str = "sgd_nesterov_cosine"  # a key of OPTIMIZERS
     objective: str = "cross_entropy"        # a harness.objectives name
     select: str = "last"                    # a key of SELECTIONS: which epoch's weights the run returns
+    aux_batch_size: int = 0                 # outliers per step (an outlier objective's stream); 0: none
+    objective_settings: tuple[tuple[str, float], ...] = ()  # the objective's settings (energy margins)
 
 
 @dataclass(frozen=True)
@@ -113,17 +117,19 @@ def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
 
 def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, options: Options = Options(),
         frozen: Sequence[nn.Module] = (), checkpoint_path: str | os.PathLike | None = None,
-        on_step: Callable[[int, int], None] | None = None, holdout: ImageSet | None = None) -> Result:
+        on_step: Callable[[int, int], None] | None = None, holdout: ImageSet | None = None,
+        aux: ImageSet | None = None) -> Result:
     """Train `model` in place on `train_set`; returns the per-epoch history.
 
     `frozen` modules keep their parameters (excluded from the optimizer) and stay in eval mode, so their
     BatchNorm statistics do not move either. `on_step(epoch, step)` runs before every batch (tests use it to
     interrupt a run). `checkpoint_path`, when given, is where the per-epoch resume state lives. `holdout`
     (images that never train) scores each epoch when `hyper.select` is "best_holdout_nll"; the model ends
-    with the weights of the selected epoch.
+    with the weights of the selected epoch. `aux` is the outlier pool an outlier objective draws from.
     """
     _validate(train_set, hyper, options, holdout)
-    objective = objectives.get(hyper.objective)
+    objective = objectives.get(hyper.objective, **dict(hyper.objective_settings))
+    _validate_aux(objective, hyper, aux)
     device = torch.device(options.device)
     frozen_ids = {id(p) for m in frozen for p in m.parameters()}
     params = [p for p in model.parameters() if id(p) not in frozen_ids]
@@ -134,8 +140,9 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         model.to(memory_format=torch.channels_last)
     loader = _make_loader(train_set, hyper, seed, options)
     steps_per_epoch = len(loader)
+    outliers = None if aux is None else _make_outlier_loader(aux, hyper, seed, options, steps_per_epoch)
     optimizer, scheduler = build_optimizer(params, hyper, steps_per_epoch)
-    fingerprint = _fingerprint(model, train_set, hyper, seed, options, len(params))
+    fingerprint = _fingerprint(model, train_set, hyper, seed, options, len(params), aux)
     result = Result()
     best: dict | None = None  # {"epoch", "nll", "model"} of the best holdout epoch so far
     forward = torch.compile(model) if options.compile else model
@@ -144,8 +151,8 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
             _frozen(frozen):
         torch.manual_seed(seed)
         if checkpoint_path is not None and Path(checkpoint_path).exists():
-            result.history, best = _resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader,
-                                           device)
+            result.history, best = _resume(checkpoint_path, fingerprint, model, optimizer, scheduler,
+                                           (loader, outliers), device)
             result.resumed_from_epoch = len(result.history)
             if not options.quiet:
                 print(f"resumed from epoch {result.resumed_from_epoch}/{hyper.epochs} ({checkpoint_path})",
@@ -153,8 +160,8 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         progress = _Progress(hyper.epochs, steps_per_epoch, quiet=options.quiet)
         started = time.perf_counter()
         for epoch in range(len(result.history), hyper.epochs):
-            stats = _run_epoch(forward, model, frozen, objective, loader, optimizer, scheduler, epoch, options,
-                               progress, on_step)
+            stats = _run_epoch(forward, model, frozen, objective, (loader, outliers), optimizer, scheduler, epoch,
+                               options, progress, on_step)
             if hyper.select == "best_holdout_nll":
                 stats["holdout_nll"] = holdout_nll(model, holdout, device=options.device)
                 if best is None or stats["holdout_nll"] < best["nll"]:
@@ -162,8 +169,8 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
                             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             result.history.append(stats)
             if checkpoint_path is not None:
-                _save_resume(checkpoint_path, fingerprint, model, optimizer, scheduler, loader, result.history,
-                             device, best)
+                _save_resume(checkpoint_path, fingerprint, model, optimizer, scheduler, (loader, outliers),
+                             result.history, device, best)
         result.train_s = time.perf_counter() - started
     result.selected_epoch = len(result.history)
     if best is not None:
@@ -175,8 +182,10 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
     return result
 
 
-def _run_epoch(forward, model, frozen, objective, loader, optimizer, scheduler, epoch, options, progress,
+def _run_epoch(forward, model, frozen, objective, loaders, optimizer, scheduler, epoch, options, progress,
                on_step) -> dict:
+    loader, outliers = loaders
+    outlier_batches = None if outliers is None else iter(outliers)
     model.train()
     for m in frozen:
         m.eval()
@@ -189,6 +198,8 @@ def _run_epoch(forward, model, frozen, objective, loader, optimizer, scheduler, 
         if on_step is not None:
             on_step(epoch, step)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if outlier_batches is not None:
+            x = torch.cat([x, next(outlier_batches)[0].to(device, non_blocking=True)])
         if options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.amp):
@@ -199,9 +210,11 @@ def _run_epoch(forward, model, frozen, objective, loader, optimizer, scheduler, 
         optimizer.step()
         scheduler.step()
         loss_sum += loss.detach().double() * y.shape[0]
-        correct += (logits.detach().argmax(1) == y).sum()
+        correct += (logits.detach()[:len(y)].argmax(1) == y).sum()
         seen += y.shape[0]
         progress.batch(epoch, step, lambda: (loss_sum.item() / seen, correct.item() / seen, seen))
+    if outlier_batches is not None and next(outlier_batches, None) is not None:
+        raise HarnessError("internal: the outlier stream is longer than the epoch")  # exhausting it ends its epoch
     seconds = time.perf_counter() - started
     stats = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "accuracy": correct.item() / seen,
              "images_per_s": seen / seconds if seconds > 0 else float("inf"), "seconds": seconds}
@@ -278,6 +291,22 @@ def _validate(train_set: ImageSet, hyper: Hyper, options: Options, holdout: Imag
                            f"batch_size {hyper.batch_size} (>= 1)")
 
 
+def _validate_aux(objective: objectives.Objective, hyper: Hyper, aux: ImageSet | None) -> None:
+    if objective.outliers and (aux is None or len(aux) == 0 or hyper.aux_batch_size < 1):
+        raise HarnessError(f"objective {objective.name!r} trains on auxiliary outliers: it needs a non-empty outlier "
+                           f"set and aux_batch_size >= 1 (got {0 if aux is None else len(aux)} images, "
+                           f"aux_batch_size {hyper.aux_batch_size})")
+    if not objective.outliers and (aux is not None or hyper.aux_batch_size):
+        raise HarnessError(f"objective {objective.name!r} does not use outliers; an outlier set or aux_batch_size "
+                           f"needs an outlier objective ({', '.join(objectives.outlier_names())})")
+
+
+def _make_outlier_loader(aux: ImageSet, hyper: Hyper, seed: int, options: Options, steps: int):
+    if options.loader == "fast":
+        return OutlierLoader(aux.images, hyper.aux_batch_size, steps, options.device, seed=seed)
+    return outlier_reference_loader(aux, hyper.aux_batch_size, steps, seed, num_workers=options.num_workers)
+
+
 def _make_loader(train_set: ImageSet, hyper: Hyper, seed: int, options: Options):
     if options.loader == "fast":
         return DeviceLoader(train_set.images, train_set.labels, hyper.batch_size, options.device,
@@ -299,23 +328,31 @@ def _load_loader_state(loader, state: dict) -> None:
         loader.sampler.epoch = int(state["epoch"])
 
 
-def _fingerprint(model, train_set, hyper, seed, options, n_params) -> dict:
-    """What a resume file must agree on; a mismatch means it belongs to another run."""
-    return {"hyper": dataclasses.asdict(hyper), "seed": seed, "loader": options.loader, "n_train": len(train_set),
-            "model": type(model).__name__,
-            "n_trainable_tensors": n_params, "amp": options.amp}
+def _fingerprint(model, train_set, hyper, seed, options, n_params, aux) -> dict:
+    """What a resume file must agree on; a mismatch means it belongs to another run. The outlier settings enter
+    only when set, so the resume files of runs without outliers read as before."""
+    hyper_fields = {k: v for k, v in dataclasses.asdict(hyper).items()
+                    if k not in ("aux_batch_size", "objective_settings") or v}
+    fingerprint = {"hyper": hyper_fields, "seed": seed, "loader": options.loader, "n_train": len(train_set),
+                   "model": type(model).__name__, "n_trainable_tensors": n_params, "amp": options.amp}
+    if aux is not None:
+        fingerprint["n_aux"] = len(aux)
+    return fingerprint
 
 
-def _save_resume(path, fingerprint, model, optimizer, scheduler, loader, history, device, best) -> None:
+def _save_resume(path, fingerprint, model, optimizer, scheduler, loaders, history, device, best) -> None:
+    loader, outliers = loaders
     state = {"format": _RESUME_FORMAT, "fingerprint": fingerprint, "history": history, "best": best,
              "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "loader": _loader_state(loader),
+             "outliers": None if outliers is None else _loader_state(outliers),
              "rng_cpu": torch.get_rng_state(),
              "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
     atomic_save(state, path)
 
 
-def _resume(path, fingerprint, model, optimizer, scheduler, loader, device) -> tuple[list[dict], dict | None]:
+def _resume(path, fingerprint, model, optimizer, scheduler, loaders, device) -> tuple[list[dict], dict | None]:
+    loader, outliers = loaders
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # truncated or not a torch file
@@ -330,6 +367,8 @@ def _resume(path, fingerprint, model, optimizer, scheduler, loader, device) -> t
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     _load_loader_state(loader, state["loader"])
+    if outliers is not None:
+        _load_loader_state(outliers, state["outliers"])
     torch.set_rng_state(state["rng_cpu"].cpu())
     if state["rng_cuda"] is not None:
         torch.cuda.set_rng_state(state["rng_cuda"].cpu(), device)

@@ -216,3 +216,25 @@ def test_update_tags_each_entry_with_the_probe_of_the_machine_that_measured_it(t
     write_json(tmp_path / "r" / "a.json", record)
     baselines.update("smoke", tmp_path / "r", tmp_path / "b")
     assert baselines.load("smoke", tmp_path / "b")["case_machines"] == {"digits-0-4-scratch-msp/s0": "feedfacefeedface"}
+
+
+def test_each_kind_of_machine_gets_its_own_entry_beside_the_main_one(tmp_path):
+    """A record from another kind of machine than the main entry's goes to `by_machine`; each kind is then gated
+    by the entry measured on its kind, and neither entry overwrites the other."""
+    first = _record_with(_evaluated_metrics())
+    first["provenance"]["kernel_probe"] = "aaaaaaaaaaaaaaaa"
+    write_json(tmp_path / "r1" / "a.json", first)
+    baselines.update("smoke", tmp_path / "r1", tmp_path / "b")
+    second = _record_with({k: {**v, "mean": v["mean"] + 3.0} if k == "accuracy" else v
+                           for k, v in _evaluated_metrics().items()})
+    second["provenance"]["kernel_probe"] = "bbbbbbbbbbbbbbbb"
+    write_json(tmp_path / "r2" / "a.json", second)
+    baselines.update("smoke", tmp_path / "r2", tmp_path / "b")
+    base = baselines.load("smoke", tmp_path / "b")
+    key = baselines.case_key(first)
+    assert base["case_machines"] == {key: "aaaaaaaaaaaaaaaa"} and set(base["by_machine"]) == {"bbbbbbbbbbbbbbbb"}
+    a, b = (baselines.entry(first, base, p)["accuracy"] for p in ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"))
+    assert b - a == pytest.approx(3.0)
+    assert baselines.entry(first, base, "cccccccccccccccc") is None  # a third kind: no entry, not gated
+    baselines.update("smoke", tmp_path / "r2", tmp_path / "b")  # re-measuring a kind replaces its own entry only
+    assert baselines.load("smoke", tmp_path / "b")["cases"] == base["cases"]

@@ -34,7 +34,7 @@ def test_reference_settings():
 def test_registry_errors():
     assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
                                     "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
-                                    "temperature_scaling"}
+                                    "temperature_scaling", "oe_scratch", "oe", "energy_ft"}
     with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; valid recipes: scratch, pretrain"):
         recipes.get("fine_tune")
     with pytest.raises(HarnessError, match="no setting 'learning_rate'; valid settings: .*lr"):
@@ -173,7 +173,7 @@ def test_two_stage_reference_settings():
     ("tst", {"holdout_rule": "first"}, "holdout_rule must be one of random, tail"),
     ("tst", {"latent": "0"}, r"latent must be an integer >= 1 \(Z\), got 0"),
     ("vtst", {"eval_samples": "0"}, r"eval_samples must be an integer >= 1 \(M\), got 0"),
-    ("tst", {"base": "tst"}, "base must be one of scratch, pretrain, .*adam_base, got 'tst'"),
+    ("tst", {"base": "tst"}, "base must be one of scratch, pretrain, .*adam_base.*, got 'tst'"),
     ("scratch", {"select": "best_holdout_nll"}, "select must be 'last' when holdout is 0"),
     ("tst", {"weight_decay": "5e-4"}, "weight_decay must be 0 with optimizer 'adam_constant'"),
 ])

@@ -1,7 +1,7 @@
 """`python -m harness train`: train (or fetch from the checkpoint cache) one recipe's model, upstreams first."""
 from __future__ import annotations
 
-from harness import checkpoints, options, recipes
+from harness import checkpoints, model_entries, options, recipes
 from harness.errors import HarnessError
 from harness.profiles import get as get_profile
 from harness.profiles import names as profile_names
@@ -19,8 +19,12 @@ def register(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override a recipe setting, e.g. --set lr=0.01 (repeatable)")
     p.add_argument("--epochs", type=int, help="override the resolved epoch count of this recipe")
+    p.add_argument("--aux", metavar="NAME", help="outlier set of oe / oe_scratch / energy_ft: any registered or "
+                   "imported dataset or folder (default: the profile's aux for --dataset)")
     p.add_argument("--upstream-checkpoint", metavar="PATH", help="use this pretrained model instead of training one")
     p.add_argument("--upstream-sha256", metavar="HEX", help="sha256 of --upstream-checkpoint (required with it)")
+    p.add_argument("--upstream-entry", metavar="NAME", help="use model entry NAME (benchmarks/models/NAME.toml, "
+                   "e.g. your SSL backbone) as the pretrained model")
     p.add_argument("--data-root", type=options.directory,
                    help="dataset cache (default: $HARNESS_DATA_ROOT or the per-user cache)")
     p.add_argument("--cache-dir", type=options.directory, help="checkpoint cache (default: <data root>/checkpoints)")
@@ -41,12 +45,18 @@ def run(args) -> int:
         if not sep:
             raise HarnessError(f"--set expects NAME=VALUE, got {item!r}")
         overrides[name.strip()] = value.strip()
+    if args.aux is not None:
+        overrides["aux"] = args.aux
     recipe = recipes.get(args.recipe, **overrides)
     user = None
     if args.upstream_checkpoint or args.upstream_sha256:
         if not (args.upstream_checkpoint and args.upstream_sha256):
             raise HarnessError("--upstream-checkpoint and --upstream-sha256 go together")
+        if args.upstream_entry:
+            raise HarnessError("--upstream-entry and --upstream-checkpoint: give one of them")
         user = checkpoints.UserCheckpoint(args.upstream_checkpoint, args.upstream_sha256)
+    if args.upstream_entry:
+        user = model_entries.upstream(args.upstream_entry, args.dataset, args.data_root)
     seed = args.seed if args.seed is not None else profile.seeds[0]
     _, info = checkpoints.obtain(
         recipe, args.dataset, profile, seed, cache_dir=args.cache_dir, data_root=args.data_root,

@@ -1,7 +1,8 @@
 """Datasets as uint8 arrays: readers of on-disk formats, the import cache, the registry, synthetic OOD sets, loaders.
 
 Public API: ImageSet, normalize, load, load_ood, data_root, and the modules registry, synthetic, loaders;
-`python -m harness data import|list` (harness.data.importer) fills and shows the cache.
+`python -m harness data import|list` (harness.data.importer) fills and shows the cache; `data corrupt`
+(harness.data.shifted, harness.data.corruptions) adds corrupted test sets, read with shifted.load_cell.
 """
 from __future__ import annotations
 
@@ -53,7 +54,8 @@ def load(name: str, split: str, data_root=None, image_size: int = 32, mmap: bool
     split = SPLIT_ALIASES.get(split, split)
     spec = registry.DATASETS.get(name)
     if spec is not None and split not in spec.splits:
-        raise HarnessError(f"dataset {name!r} has no split {split!r}; it has: {', '.join(spec.splits)}")
+        has = ", ".join(spec.splits) or "one per corruption, read with harness.data.shifted.load_cell"
+        raise HarnessError(f"dataset {name!r} has no split {split!r}; it has: {has}")
     if spec is not None and spec.builtin:
         return digits.load(name, split, image_size)
     if spec is not None and spec.base is not None:

@@ -75,6 +75,8 @@ def import_dataset(name: str, path=None, *, data_root=None, fmt: str | None = No
         progress.set_stage("reading")
         source.load(progress)
         fmt_used, parsed = _parse(name, source, formats)
+        if not parsed.classes:
+            parsed.classes = _label_names(spec, parsed, root, source)
         _check(name, spec, fmt_used, parsed, source)
         if digest is None:  # a directory: its digest covers the files of the layout found
             digest = source.sha256(under=parsed.root)
@@ -140,6 +142,23 @@ def _check(name: str, spec, fmt: str, parsed: Parsed, source: Source) -> None:
                            f"expected {READERS[fmt][1]}")
     if spec.num_classes is not None and fmt != "dtd" and len(parsed.classes) != spec.num_classes:
         raise HarnessError(f"{source.path}: found {len(parsed.classes)} classes, {name} has {spec.num_classes}")
+
+
+def _label_names(spec, parsed: Parsed, root: Path, source: Source) -> tuple[str, ...]:
+    """Class names for a format that stores label numbers only: those of the clean dataset (spec.classes_of) when
+    it is in the cache with as many classes, else "0", "1", ...; () for unlabeled images (label -1)."""
+    top = max((int(labels.max()) for _, labels in parsed.splits.values() if len(labels)), default=-1)
+    if top < 0:
+        return ()
+    count = spec.num_classes if spec is not None and spec.num_classes else top + 1
+    try:
+        clean = cache.read_metadata(root, spec.classes_of) if spec is not None and spec.classes_of else None
+    except HarnessError:
+        clean = None
+    names = tuple(clean["classes"]) if clean and len(clean["classes"]) == count else tuple(map(str, range(count)))
+    if top >= count:
+        raise HarnessError(f"{source.path}: holds label {top}, {spec.name} has {count} classes (0..{count - 1})")
+    return names
 
 
 def _decode_splits(name, source, parsed, transform, progress) -> dict[str, ImageSet]:

@@ -19,10 +19,22 @@ from harness.data.imageset import ImageSet, normalize_nchw
 PAD = 4
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The CPU generator that drives epoch `epoch`; independent streams for different (seed, epoch) pairs."""
-    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, np.uint32)
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """The CPU generator that drives epoch `epoch`; independent streams for different (seed, epoch, stream)
+    triples. Stream 0 (the training images) keeps the two-number entropy every earlier run was drawn with."""
+    entropy = [int(seed) & 0xFFFFFFFF, int(epoch)] + ([int(stream)] if stream else [])
+    state = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+OUTLIER_STREAM = 1  # the epoch_generator stream of the auxiliary outlier images
+
+
+def offset_order(g: torch.Generator, n: int, total: int) -> torch.Tensor:
+    """`total` indices into n images in stored order from a random offset, wrapping around: the reference's
+    outlier loader (no shuffle, a random start each epoch)."""
+    offset = int(torch.randint(n, (1,), generator=g))
+    return (offset + torch.arange(total)) % n
 
 
 class DeviceLoader:
@@ -66,11 +78,15 @@ class DeviceLoader:
             raise ValueError(f"loader state was saved with seed {state['seed']}, this loader has seed {self.seed}")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
-    def _epoch_plan(self):
-        """Order, crop offsets and flips of the whole epoch, drawn on the CPU so every device sees the same numbers."""
+    def _order(self) -> tuple[torch.Generator, torch.Tensor]:
         n = self.images.shape[0]
         g = epoch_generator(self.seed, self.epoch)
-        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        return g, torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+
+    def _epoch_plan(self):
+        """Order, crop offsets and flips of the whole epoch, drawn on the CPU so every device sees the same numbers."""
+        g, order = self._order()
+        n = len(order)
         if not self.augment:
             return order.to(self.device), None, None, None
         dy = torch.randint(0, 2 * PAD + 1, (n,), generator=g)
@@ -80,7 +96,7 @@ class DeviceLoader:
 
     def __iter__(self):
         order, dy, dx, flip = self._epoch_plan()
-        n = self.images.shape[0]
+        n = len(order)
         for b in range(self.position, len(self)):
             sl = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
             idx = order[sl]
@@ -91,6 +107,23 @@ class DeviceLoader:
             yield normalize_nchw(x), self.labels[idx]
         self.epoch += 1
         self.position = 0
+
+
+class OutlierLoader(DeviceLoader):
+    """The auxiliary outlier stream on the fast path: `steps` batches per epoch (the in-distribution loader's
+    epoch length) read in stored order from a random offset per epoch, cropped and flipped like the training
+    images, drawn from its own seeded stream."""
+
+    def __init__(self, images, batch_size: int, steps: int, device="cpu", seed: int = 0):
+        super().__init__(images, np.zeros(len(images), np.int64), batch_size, device, augment=True, seed=seed)
+        self.steps = int(steps)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def _order(self) -> tuple[torch.Generator, torch.Tensor]:
+        g = epoch_generator(self.seed, self.epoch, OUTLIER_STREAM)
+        return g, offset_order(g, self.images.shape[0], self.steps * self.batch_size)
 
 
 def _crop_flip(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
@@ -138,12 +171,30 @@ class _EpochSampler(Sampler):
     def __len__(self) -> int:
         return self.n
 
-    def __iter__(self):
+    def _order(self) -> tuple[torch.Generator, torch.Tensor]:
         g = epoch_generator(self.seed, self.epoch)
+        return g, torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+
+    def __iter__(self):
+        g, order = self._order()
         self.epoch += 1
-        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
-        seeds = torch.randint(0, 2**62, (self.n,), generator=g)
+        seeds = torch.randint(0, 2**62, (len(order),), generator=g)
         return iter(zip(order.tolist(), seeds.tolist()))
+
+
+class _OutlierSampler(_EpochSampler):
+    """The reference path's outlier stream: the same offset rule as OutlierLoader, `total` images per epoch."""
+
+    def __init__(self, n: int, total: int, seed: int):
+        super().__init__(n, shuffle=False, seed=seed)
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _order(self) -> tuple[torch.Generator, torch.Tensor]:
+        g = epoch_generator(self.seed, self.epoch, OUTLIER_STREAM)
+        return g, offset_order(g, self.n, self.total)
 
 
 def reference_transform(augment: bool, image_size: int = 32):
@@ -158,5 +209,14 @@ def reference_loader(imageset: ImageSet, batch_size: int, augment: bool, shuffle
     """The reference pipeline: DataLoader over PIL images with torchvision's RandomCrop/Flip/ToTensor/Normalize."""
     dataset = _ImageSetDataset(imageset, reference_transform(augment, imageset.image_size[0]))
     sampler = _EpochSampler(len(imageset), shuffle, seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      drop_last=False, persistent_workers=False)
+
+
+def outlier_reference_loader(imageset: ImageSet, batch_size: int, steps: int, seed: int,
+                             num_workers: int = 0) -> DataLoader:
+    """The outlier stream through the reference pipeline (PIL, torchvision RandomCrop + flip)."""
+    dataset = _ImageSetDataset(imageset, reference_transform(True, imageset.image_size[0]))
+    sampler = _OutlierSampler(len(imageset), steps * batch_size, seed)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       drop_last=False, persistent_workers=False)

@@ -293,6 +293,82 @@ def read_svhn_mat(source: Source) -> Parsed | None:
     return Parsed(splits, tuple(str(d) for d in range(10)), root)
 
 
+# --- arrays in .npy files: CIFAR-10-C / CIFAR-100-C, CIFAR-10.1 ------------------------------------------------
+
+def _npy(source: Source, rel: str) -> np.ndarray:
+    """A .npy member as an array over its bytes (no copy); a damaged or object-dtype file is a one-line error."""
+    raw = source.read(rel)
+    f = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects")
+        array = np.frombuffer(raw, dtype, count=int(np.prod(shape)), offset=f.tell())
+    except ValueError as exc:
+        raise HarnessError(f"{source.where(rel)}: not a readable .npy file ({one_line(exc)})") from None
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_images(source: Source, rel: str, count: int, what: str) -> np.ndarray:
+    images = _npy(source, rel)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] != 3:
+        raise HarnessError(f"{source.where(rel)}: expected uint8 images (N, H, W, 3), got {images.dtype} "
+                           f"{images.shape}")
+    if len(images) != count:
+        raise HarnessError(f"{source.where(rel)}: holds {len(images):,} images, {what} has {count:,} labels")
+    return images
+
+
+def _npy_labels(source: Source, rel: str) -> np.ndarray:
+    labels = _npy(source, rel)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
+        raise HarnessError(f"{source.where(rel)}: expected non-negative integer labels (N,), got {labels.dtype} "
+                           f"{labels.shape}")
+    return labels.astype(np.int64)
+
+
+def read_cifar_c(source: Source) -> Parsed | None:
+    """The released CIFAR-10-C layout: <corruption>.npy = severities 1..5 x the N test images, labels.npy (5 N)."""
+    from harness.data.corruptions import RELEASED, SEVERITIES
+
+    root = _find_root(source, lambda d, f, _: d + "labels.npy" in f and any(d + n + ".npy" in f for n in RELEASED))
+    if root is None:
+        return None
+    labels = _npy_labels(source, root + "labels.npy")
+    blocks = len(SEVERITIES)
+    if len(labels) % blocks:
+        raise HarnessError(f"{source.where(root + 'labels.npy')}: holds {len(labels):,} labels, expected "
+                           f"{blocks} severities x N test images")
+    per_block = labels.reshape(blocks, -1)
+    if (per_block != per_block[0]).any():
+        raise HarnessError(f"{source.where(root + 'labels.npy')}: the {blocks} severity blocks of "
+                           f"{per_block.shape[1]:,} labels differ (expected the test labels {blocks} times)")
+    splits = {}
+    for rel in source.files():
+        if not rel.startswith(root) or "/" in rel[len(root):] or not rel.endswith(".npy") or rel == root + "labels.npy":
+            continue
+        corruption = rel[len(root):-len(".npy")]
+        if corruption not in RELEASED:
+            raise HarnessError(f"{source.where(rel)}: unknown corruption {corruption!r}; known: {', '.join(RELEASED)}")
+        splits[corruption] = (_npy_images(source, rel, len(labels), root + "labels.npy"), labels)
+    return Parsed(splits, (), root, {"severities": {c: list(SEVERITIES) for c in splits}})
+
+
+CIFAR101_FILES = ("cifar10.1_v6_data.npy", "cifar10.1_v6_labels.npy")
+
+
+def read_cifar101(source: Source) -> Parsed | None:
+    """CIFAR-10.1 v6: cifar10.1_v6_data.npy (uint8 (2000, 32, 32, 3)) and cifar10.1_v6_labels.npy, one test split."""
+    root = _find_root(source, lambda d, f, _: all(d + n in f for n in CIFAR101_FILES))
+    if root is None:
+        return None
+    labels = _npy_labels(source, root + CIFAR101_FILES[1])
+    images = _npy_images(source, root + CIFAR101_FILES[0], len(labels), root + CIFAR101_FILES[1])
+    return Parsed({"test": (images, labels)}, (), root, {"version": "v6"})
+
+
 # --- any folder of images: one unlabeled split -------------------------------------------------------------------
 
 def read_folder(source: Source) -> Parsed | None:
@@ -308,5 +384,7 @@ READERS = {
                                         "val/val_annotations.txt"),
     "dtd": (read_dtd, "images/<class>/<image>"),
     "svhn-mat": (read_svhn_mat, "train_32x32.mat and/or test_32x32.mat"),
+    "cifar-c": (read_cifar_c, "<corruption>.npy (uint8, severities 1..5 x N images) and labels.npy (5 N labels)"),
+    "cifar10.1": (read_cifar101, "cifar10.1_v6_data.npy and cifar10.1_v6_labels.npy"),
     "folder": (read_folder, "image files at any depth (unlabeled)"),
 }

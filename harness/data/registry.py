@@ -28,8 +28,11 @@ class DatasetSpec:
     exclude: str | None = None  # derived: exclusion list (a TOML file in this package) of base class ids
     ood: tuple[str, ...] = ()  # OOD sets for this dataset as the in-distribution set
     builtin: bool = False
+    classes_of: str | None = None  # formats that store label numbers only: class names are this dataset's
     mean: tuple[float, float, float] = MEAN
     std: tuple[float, float, float] = STD
+    # (m_in, m_out) of energy fine-tuning (recipe energy_ft); None: the user sets them (README "Energy margins")
+    energy_margins: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,15 +53,18 @@ _NATURAL = ("dtd", "svhn", "places365", "lsun", "lsun-resize", "isun")
 _DATASETS = [
     DatasetSpec("digits", 10, 32, (), ("train", "test"),
                 "scikit-learn digits 8x8 -> 32x32 RGB, stratified 2/3 train split", builtin=True),
+    # energy margins chosen from the smoke scratch model's mean energies (ID -5.7, digits-5-9 outliers -3.2):
+    # m_in a little below the ID mean, m_out a little above the outliers' (README "Energy margins")
     DatasetSpec("digits-0-4", 5, 32, (), ("train", "test"), "digits 0-4", builtin=True,
-                ood=_SYNTH + ("digits-5-9",)),
+                ood=_SYNTH + ("digits-5-9",), energy_margins=(-7.0, -3.0)),
     DatasetSpec("digits-5-9", 5, 32, (), ("train", "test"), "digits 5-9 relabelled 0-4", builtin=True,
                 ood=_SYNTH + ("digits-0-4",)),
+    # energy margins: wetliu/energy_ood run.sh (REFERENCE.md section 1)
     DatasetSpec("cifar10", 10, 32, ("cifar-pickle", "imagefolder"), ("train", "test"), "CIFAR-10",
-                ood=_SYNTH + _NATURAL + ("cifar100", "tinyimagenet32-val-nocifar10")),
+                ood=_SYNTH + _NATURAL + ("cifar100", "tinyimagenet32-val-nocifar10"), energy_margins=(-23.0, -5.0)),
     DatasetSpec("cifar100", 100, 32, ("cifar-pickle", "imagefolder"), ("train", "test"),
                 "CIFAR-100 (fine labels)",
-                ood=_SYNTH + _NATURAL + ("cifar10", "tinyimagenet32-val-nocifar100")),
+                ood=_SYNTH + _NATURAL + ("cifar10", "tinyimagenet32-val-nocifar100"), energy_margins=(-27.0, -5.0)),
     DatasetSpec("tinyimagenet", 200, 64, ("tinyimagenet",), ("train", "test"), "Tiny ImageNet 64x64 (val = test)",
                 ood=_SYNTH + ("dtd", "svhn", "places365", "lsun", "isun")),
     DatasetSpec("tinyimagenet32", 200, 32, ("tinyimagenet",), ("train", "test"),
@@ -87,6 +93,14 @@ _DATASETS = [
                 transform=RESIZE_CENTER_CROP),
     DatasetSpec("isun", None, 32, ("folder",), ("test",), "iSUN (unlabeled OOD set)",
                 transform=RESIZE_CENTER_CROP),
+    # Shifted test sets of CIFAR (label numbers only; class names from the clean set when it is imported). The
+    # corrupted sets have one split per corruption present (severity blocks in order); see harness.data.shifted.
+    DatasetSpec("cifar10-c", 10, 32, ("cifar-c",), (), "CIFAR-10-C: released files, or `data corrupt cifar10`",
+                classes_of="cifar10"),
+    DatasetSpec("cifar100-c", 100, 32, ("cifar-c",), (), "CIFAR-100-C: released files, or `data corrupt cifar100`",
+                classes_of="cifar100"),
+    DatasetSpec("cifar10.1", 10, 32, ("cifar10.1",), ("test",), "CIFAR-10.1 v6: 2,000 new test images (natural shift)",
+                classes_of="cifar10"),
     # The pre-training paper's upstream for Tiny ImageNet models: downsampled ImageNet 64x64 without the 200 Tiny
     # ImageNet classes (all of them are ImageNet classes), 800 classes; a user prepares it as an ImageFolder
     # (train = ImageNet train, test = ImageNet val) and imports it. Nothing here can download or build it.

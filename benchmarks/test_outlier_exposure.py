@@ -1,0 +1,83 @@
+"""Outlier-exposed training: energy-bounded fine-tuning (Liu et al. 2020, `energy_ft`) and Outlier Exposure
+(Hendrycks et al. 2019, `oe` fine-tuning and, on the paper profiles, `oe_scratch`), each with the MSP and energy
+scores. The fine-tunes start from the profile's `scratch` model (their recipes' `base`); every step trains on
+128 in-distribution images and 256 outliers from the profile's `aux` set in one forward pass. Test OOD sets
+drawn from the outliers' source are excluded from these models' cases (record field `excluded_ood_sets`). The
+scratch model's MSP, energy and ODIN rows are the cases of test_hendrycks2019 and test_scores.
+
+Bands: benchmarks/bands/liu2020.toml and hendrycks2019oe.toml (paper profile; proxies: the outliers are not 80M
+Tiny Images). Their direction claims that name a profile (`profiles = [...]`) are checked on it by
+`test_direction_claims`, against the scratch model's cases of the same run, over the OOD sets both have.
+"""
+import pytest
+from casekit import assert_verdicts, case_params, enforce_claims
+
+from harness import bands, profiles, runner
+from harness import data as hdata
+from harness.runner import Case, banded
+
+GROUP = "outlier_exposure"
+PAPERS = ("liu2020", "hendrycks2019oe")
+SCORES = ("msp", "energy")
+BASE = "scratch"  # the recipes' default base: the model the claims compare against
+
+
+def _cases(profile: profiles.Profile) -> list[Case]:
+    cases = []
+    for plan in profile.datasets:
+        if plan.aux is None:
+            continue  # the profile names no outliers for this dataset
+        names = ["oe", "energy_ft"] + (["oe_scratch"] if banded(profile) else [])
+        if hdata.spec(plan.id).energy_margins is None:
+            names.remove("energy_ft")  # no margins to fine-tune with (README "Energy margins")
+        cases += [Case(GROUP, plan.id, name, score) for name in names for score in SCORES]
+    return cases
+
+
+def pytest_generate_tests(metafunc):
+    profile = profiles.get(metafunc.config.getoption("--profile"))
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case,seed", case_params(metafunc.config, _cases(profile)))
+    if "claim_dataset" in metafunc.fixturenames:
+        metafunc.parametrize("claim_dataset", [plan.id for plan in profile.datasets if plan.aux])
+
+
+def test_case(case, seed, run_case):
+    assert_verdicts(run_case(case, seed))
+
+
+def claim_inputs(records: list[dict], score: str, metrics) -> dict[str, dict]:
+    """{recipe: {metric: {"mean"}}} of one seed's records of one dataset and score, each `ood/mean/<m>`
+    recomputed over the OOD sets every record has (the outlier-exposed models lack the excluded sets, the
+    scratch model's record has them), so a claim compares like with like."""
+    mine = [r for r in records if r["score"]["name"] == score]
+    shared = set.intersection(*(set(r["report"]["ood_sets"]) for r in mine)) if mine else set()
+    out = {}
+    for record in mine:
+        values = record["report"]["metrics"]
+        out[record["recipe"]["name"]] = {
+            metric: {"mean": sum(values[f"ood/{s}/{metric.split('/', 2)[2]}"]["mean"] for s in shared) / len(shared)}
+            for metric in metrics if shared}
+    return out
+
+
+def test_direction_claims(claim_dataset, harness_session):
+    """The claims of liu2020.toml and hendrycks2019oe.toml that name this profile, for every seed of the run."""
+    profile = harness_session.ctx.profile.name
+    loaded = harness_session.ctx.bands or runner.load_bands()
+    claims = [c for c in loaded.claims if c.paper in PAPERS and profile in c.profiles]
+    if not claims:
+        pytest.skip(f"no claim of {', '.join(PAPERS)} gates the {profile} profile")
+    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset
+            and (r["group"] == GROUP or r["recipe"]["name"] == BASE)]
+    for seed in sorted({r["seed"] for r in mine if r["group"] == GROUP}) or [None]:
+        of_seed = [r for r in mine if r["seed"] == seed]
+        verdicts = []
+        for score in sorted({c.score for c in claims}):
+            wanted = [c for c in claims if c.score == score]
+            inputs = claim_inputs(of_seed, score, {c.metric for c in wanted})
+            verdicts += bands.check_claims(wanted, claim_dataset, inputs)
+        if seed is None or any(v.passed is None for v in verdicts):
+            pytest.skip(f"needs the {GROUP} cases and the {BASE} model's msp and energy cases of {claim_dataset} "
+                        f"in this run, for each seed (-k 'outlier_exposure or {BASE}-msp or {BASE}-energy')")
+        enforce_claims(harness_session, f"{claim_dataset} {GROUP} seed {seed}", verdicts)

@@ -43,7 +43,12 @@ def pytest_generate_tests(metafunc):
 
 
 def test_case(case, seed, run_case):
-    assert_verdicts(run_case(case, seed))
+    record = run_case(case, seed)
+    outliers = record["outliers"]
+    assert outliers["aux"] and "excluded_ood_sets" in record, "the record must name its outliers and exclusions"
+    assert set(outliers["mean_energy"]) == ({"end"} if case.recipe == "oe_scratch" else {"start", "end"})
+    assert {"ood/mean/fpr95@id", "ood/mean/fpr95@ood"} <= set(record["report"]["metrics"])
+    assert_verdicts(record)
 
 
 def claim_inputs(records: list[dict], score: str, metrics) -> dict[str, dict]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.shift import ShiftPlan, parse_plan
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,7 @@ _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "
              "num_to_avg", "eval_batch_size", "seeds", "epochs", "datasets"}
 _OPTIONAL = {"train_limit", "test_limit", "ood_pool_limit", "aux_limit", "dry_run_of"}
 _PLAN_FIELDS = {"id", "upstream", "ood"}
-_PLAN_OPTIONAL = {"aux"}
+_PLAN_OPTIONAL = {"aux", "shift"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class DatasetPlan:
     upstream: str
     ood: tuple[str, ...]
     aux: str | None = None  # the auxiliary outlier set of the outlier-exposed recipes (its train split)
+    shift: ShiftPlan | None = None  # the shifted test set every case is also evaluated on (harness.shift)
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
             fail("each datasets entry must be a table", plan=i)
         if not _PLAN_FIELDS <= entry.keys() <= _PLAN_FIELDS | _PLAN_OPTIONAL:
             wrong = sorted(entry.keys() - _PLAN_FIELDS - _PLAN_OPTIONAL) or sorted(_PLAN_FIELDS - entry.keys())
-            fail(f"a datasets table has the fields id, upstream, ood and optionally aux; check {wrong}",
+            fail(f"a datasets table has the fields id, upstream, ood and optionally aux, shift; check {wrong}",
                  wrong[0] if wrong[0] in entry else None, i)
         for key in ("id", "upstream", "aux"):
             if key in entry and (not isinstance(entry[key], str) or not known(entry[key])):
@@ -202,7 +204,10 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
                      f"python -m harness data import {n} PATH --format folder)", "ood", i)
         if entry.get("aux") == entry["id"]:
             fail(f"aux: the outlier set must differ from the in-distribution set {entry['id']!r}", "aux", i)
-        plans.append(DatasetPlan(entry["id"], entry["upstream"], tuple(ood), entry.get("aux")))
+        shift_plan = None
+        if "shift" in entry:
+            shift_plan = parse_plan(entry["shift"], lambda message: fail(message, "shift", i))
+        plans.append(DatasetPlan(entry["id"], entry["upstream"], tuple(ood), entry.get("aux"), shift_plan))
     if len({p.id for p in plans}) != len(plans):
         fail("two datasets tables have the same id")
     values = {k: v for k, v in raw.items() if k != "datasets"}

@@ -10,7 +10,8 @@ import hashlib
 import os
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import numpy as np
 import torch
 
 from harness import (baselines, bands, calibration, checkpoints, model_entries, outliers, profiles, recipes, scores,
-                     store, train)
+                     shift, store, train)
 from harness import data as hdata
 from harness.data import synthetic
+from harness.data.imageset import ImageSet
 from harness.errors import HarnessError
 from harness.evaluate import Report, collect_outputs, evaluate_arrays, head_outputs
 from harness.profiles import Profile
@@ -96,6 +98,13 @@ def resolve_device(requested: str) -> str:
 
 
 @dataclass
+class ShiftInputs:
+    plan: shift.ShiftPlan | None
+    cells: dict[shift.Cell, ImageSet]  # uint8: the full CIFAR-10-C normalized would take 9 GB
+    missing: str | None = None
+
+
+@dataclass
 class EvalInputs:
     test_x: torch.Tensor
     test_y: np.ndarray
@@ -113,6 +122,7 @@ class Session:
         self._body_outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}  # by body digest
         self._digests: dict[str, str] = {}  # model key -> body digest
         self._aux: dict[str, torch.Tensor] = {}  # normalized outlier samples for the records' energies
+        self._shift: dict[str, ShiftInputs] = {}
         self._bands = None
         if banded(ctx.profile):
             self._bands = ctx.bands if ctx.bands is not None else load_bands()
@@ -185,9 +195,10 @@ class Session:
         return EvalInputs(hdata.normalize(test.images), test.labels, hdata.normalize(fit.images), fit.labels,
                           ood, missing)
 
-    def _output(self, key: str, model: torch.nn.Module, name: str, x: torch.Tensor):
+    def _output(self, key: str, model: torch.nn.Module, name: str, x):
         """(logits, features) of one model on one named input set, computed once per process and only when a
-        case needs it (the fit set only for scores fitted on training features)."""
+        case needs it (the fit set only for scores fitted on training features). `x`: the normalized inputs, or a
+        function that makes them (a shifted cell stays uint8 until a model runs on it)."""
         outs = self._outputs.setdefault(key, {})
         if name not in outs:
             batch, device = self.ctx.profile.eval_batch_size, self.ctx.device
@@ -198,7 +209,7 @@ class Session:
                 # this set: its features are this model's, so only the head runs.
                 outs[name] = (head_outputs(model, shared[1], batch, device), shared[1])
             else:
-                outs[name] = collect_outputs(model, x, batch, device)
+                outs[name] = collect_outputs(model, x() if callable(x) else x, batch, device)
                 if outs[name][1] is not None:
                     self._body_outputs.setdefault(body, {})[name] = outs[name]
         return outs[name]
@@ -277,11 +288,17 @@ class Session:
         report.metrics.update(calibration.views(model, inputs.test_x, inputs.test_y, outs["test"][0], holdout,
                                                 profile.eval_batch_size, ctx.device))
         energies = None if aux is None else self._energies(case, seed, recipe, aux, model, outs["test"][0], inputs)
+        shift_t0 = time.perf_counter()
+        shifted = self._shift_metrics(case, seed, recipe, key, model, inputs)
+        report.metrics.update(shifted.pop("metrics"))
+        shift_s = time.perf_counter() - shift_t0
         eval_s = time.perf_counter() - t0
 
         record = self._record(case, seed, info, report, inputs, train_s, eval_s)
         record["checkpoint"].update(selected_epoch=info.get("selected_epoch"), holdout=info.get("holdout"))
         record["excluded_ood_sets"] = excluded
+        record["shift"] = shifted
+        record["timings"]["shift_s"] = round(shift_s, 3)  # part of eval_s: what the shift evaluation adds
         if aux is not None:
             record["outliers"] = {"aux": aux, "aux_limit": profile.aux_limit, "mean_energy": energies}
         record["path"] = str(store.write_record(record, ctx.results_dir))
@@ -304,10 +321,59 @@ class Session:
 
         out = {"end": measured(model, test_logits)}
         if recipe.upstream is not None:
-            start, info = checkpoints.obtain(recipes.get(recipe.upstream.recipe), case.dataset, profile, seed,
-                                             device=ctx.device, data_root=ctx.data_root, cache_dir=ctx.cache_dir,
-                                             upstream_dataset=profile.plan(case.dataset).upstream, quiet=ctx.quiet)
+            start, info = self._start(case, seed, recipe)
             out["start"] = measured(start, self._output(info["key"], start, "test", inputs.test_x)[0])
+        return out
+
+    def _start(self, case: Case, seed: int, recipe: recipes.Recipe) -> tuple[torch.nn.Module, dict]:
+        """The model `recipe` started from (its first upstream: the very checkpoint its training loaded), trained for
+        this profile and seed (cached)."""
+        ctx, upstream = self.ctx, self.ctx.profile.plan(case.dataset).upstream
+        dataset = case.dataset if recipe.upstream.on == "same" else upstream
+        return checkpoints.obtain(recipes.get(recipe.upstream.recipe), dataset, ctx.profile, seed,
+                                  device=ctx.device, data_root=ctx.data_root, cache_dir=ctx.cache_dir,
+                                  upstream_dataset=upstream, quiet=ctx.quiet)
+
+    def shift_inputs(self, dataset: str) -> ShiftInputs:
+        """The profile's shifted cells of `dataset`, normalized, loaded once per process (README "Shift evaluation");
+        `missing` says why there are none (no shift set in the profile, or not in the cache: with the command)."""
+        if dataset not in self._shift:
+            profile, cells, missing = self.ctx.profile, {}, None
+            plan = profile.plan(dataset).shift
+            if plan is not None and profile.test_limit:  # a shifted cell holds test images: their cap applies
+                plan = replace(plan, images=min(plan.images or profile.test_limit, profile.test_limit))
+            if plan is None:
+                missing = f"profile {self.ctx.profile.name!r} names no shifted set for {dataset}"
+            else:
+                try:
+                    cells = shift.load_cells(plan, dataset, checkpoints.DATA_SUBSET_SEED, self.ctx.data_root)
+                except HarnessError as exc:
+                    missing = str(exc)
+            self._shift[dataset] = ShiftInputs(plan, cells, missing)
+        return self._shift[dataset]
+
+    def _shift_metrics(self, case, seed, recipe, key, model, inputs: EvalInputs) -> dict:
+        """The record's `shift` block: what was evaluated (or why nothing), and in `metrics` the shift keys and, for
+        a model adapted from an upstream, its feature distortion on the ID test set and on the shifted images."""
+        shifted = self.shift_inputs(case.dataset)
+        out = {"plan": None if shifted.plan is None else shifted.plan.to_json(), "missing": shifted.missing,
+               "distortion_from": None, "metrics": {}}
+        names = {cell: f"shift/{cell[0]}/{cell[1]}" for cell in shifted.cells}
+        inputs_of = {cell: partial(hdata.normalize, s.images) for cell, s in shifted.cells.items()}
+        outs = {cell: self._output(key, model, names[cell], inputs_of[cell]) for cell in shifted.cells}
+        out["metrics"] = shift.metrics({cell: (outs[cell][0], shifted.cells[cell].labels) for cell in outs})
+        test_features = self._output(key, model, "test", inputs.test_x)[1]
+        if recipe is None or recipe.upstream is None or case.entry or test_features is None:
+            return out  # trained from scratch, a loaded model, or an entry's upstream: no upstream of ours to compare
+        start, info = self._start(case, seed, recipe)
+        start_out = {n: self._output(info["key"], start, n, x)[1] for n, x in
+                     [("test", inputs.test_x), *((names[c], inputs_of[c]) for c in shifted.cells)]}
+        out["distortion_from"] = {"recipe": recipe.upstream.recipe, "key": info["key"]}
+        values = {"distortion/id": shift.distortion(test_features, start_out["test"])}
+        if outs:
+            values["distortion/shift"] = shift.distortion(np.concatenate([outs[c][1] for c in outs]),
+                                                          np.concatenate([start_out[names[c]] for c in outs]))
+        out["metrics"].update({k: {"mean": v, "std": 0.0, "n": 1} for k, v in values.items()})
         return out
 
     def _record(self, case, seed, info, report: Report, inputs: EvalInputs, train_s, eval_s) -> dict:

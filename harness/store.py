@@ -69,7 +69,9 @@ def write_record(record: dict, results_dir: Path) -> Path:
 # A calibration view (harness.calibration: calib@T/<metric> at the fitted temperature, calib@M1/<metric> with one
 # sample) keeps its metric's unit; calib@T/temperature is the fitted T itself (> 0, no percent).
 METRIC_RANGES: dict[str, tuple[float, float | None]] = {
-    "calib/nll": (0.0, None), "calib/brier": (0.0, 2.0), "calib/temperature": (0.0, None)}
+    "calib/nll": (0.0, None), "calib/brier": (0.0, 2.0), "calib/temperature": (0.0, None),
+    # feature distortion is a ratio of mean squared norms (harness.shift.distortion): 0 = unchanged, no upper bound
+    "distortion/id": (0.0, None), "distortion/shift": (0.0, None)}
 PERCENT_RANGE: tuple[float, float | None] = (0.0, 100.0)
 _VIEW = re.compile(r"calib@[^/]+/")
 # A shift metric (shift/<corruption>/<severity>/<metric>, shift/severity<k>/<metric>, shift/mean/<metric>) keeps the

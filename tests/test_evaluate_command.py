@@ -18,7 +18,9 @@ SOLO_OPTIONS = ["--model", "resnet18-cifar", "--strip-prefix", "backbone.", "--h
 
 
 @pytest.fixture
-def files(tmp_path):
+def files(tmp_path, monkeypatch):
+    # --profile-file joins the process's profile registry: a copy keeps it from leaking into other tests
+    monkeypatch.setattr(profiles, "_PROFILES", dict(profiles._PROFILES))
     return {"wrn": write_wrn(tmp_path / "wrn.pt"), "solo": write_solo_learn(tmp_path / "byol.ckpt"),
             "profile": write_profile(tmp_path), "results": tmp_path / "results"}
 

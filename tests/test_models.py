@@ -166,3 +166,17 @@ def test_load_skip_prefixes_keeps_head():
     models.load_state_dict(model, other, skip_prefixes=("fc.",))
     assert torch.equal(model.fc.weight, head)
     assert torch.equal(model.conv1.weight, other["conv1.weight"])
+
+
+def test_user_factory_architecture(tmp_path, monkeypatch):
+    (tmp_path / "my_nets.py").write_text(
+        "from harness.models import WideResNet\n"
+        "def small(num_classes):\n    return WideResNet(10, num_classes)\n"
+        "def bare(num_classes):\n    return object()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert models.spec("my_nets:small") == ("factory", {"target": "my_nets:small"})
+    assert models.create("my_nets:small", 3)(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+    with pytest.raises(HarnessError, match="must return an nn.Module with features"):
+        models.create("my_nets:bare", 3)
+    with pytest.raises(HarnessError, match="cannot import 'nope' from 'my_nets'"):
+        models.create("my_nets:nope", 3)

@@ -245,7 +245,9 @@ def test_a_real_report_is_valid_and_the_ranges_match_the_protocol(tmp_path):
     record = make_record("real")
     record["report"] = report.to_json()
     assert store.read_record(store.write_record(record, tmp_path)) == record
-    assert set(store.METRIC_RANGES) - {"calib/temperature"} == evaluate._NOT_PERCENT
+    not_metrics_of_one_output = {"calib/temperature", "distortion/id", "distortion/shift"}
+    assert set(store.METRIC_RANGES) - not_metrics_of_one_output == evaluate._NOT_PERCENT
+    assert store.metric_range("distortion/shift") == (0.0, None) and store.metric_range("shift/fog/1/nll") == (0, None)
     assert all(store.metric_range(k) == store.PERCENT_RANGE for k in report.metrics if k not in evaluate._NOT_PERCENT)
 
 

@@ -21,6 +21,16 @@ def case_params(config: pytest.Config, cases: list[Case]) -> list:
             for case in cases for seed in run_seeds]
 
 
+def generate(metafunc, cases_of, has_claims=lambda plan: True) -> None:
+    """A benchmark module's pytest_generate_tests: `case,seed` over cases_of(profile), `claim_dataset` over the
+    profile's datasets whose plan `has_claims`."""
+    profile = profiles.get(metafunc.config.getoption("--profile"))
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case,seed", case_params(metafunc.config, cases_of(profile)))
+    if "claim_dataset" in metafunc.fixturenames:
+        metafunc.parametrize("claim_dataset", [plan.id for plan in profile.datasets if has_claims(plan)])
+
+
 def assert_verdicts(record: dict) -> None:
     """Fail the case on a band miss (paper profile) or a baseline miss (CPU profiles), with every message."""
     problems = failures(record)

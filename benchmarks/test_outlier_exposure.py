@@ -10,7 +10,7 @@ Tiny Images). Their direction claims that name a profile (`profiles = [...]`) ar
 `test_direction_claims`, against the scratch model's cases of the same run, over the OOD sets both have.
 """
 import pytest
-from casekit import assert_verdicts, case_params, enforce_claims
+from casekit import assert_verdicts, enforce_claims, generate
 
 from harness import bands, profiles, runner
 from harness import data as hdata
@@ -35,11 +35,7 @@ def _cases(profile: profiles.Profile) -> list[Case]:
 
 
 def pytest_generate_tests(metafunc):
-    profile = profiles.get(metafunc.config.getoption("--profile"))
-    if "case" in metafunc.fixturenames:
-        metafunc.parametrize("case,seed", case_params(metafunc.config, _cases(profile)))
-    if "claim_dataset" in metafunc.fixturenames:
-        metafunc.parametrize("claim_dataset", [plan.id for plan in profile.datasets if plan.aux])
+    generate(metafunc, _cases, has_claims=lambda plan: plan.aux is not None)
 
 
 def test_case(case, seed, run_case):

@@ -9,7 +9,7 @@ paper profile the cases are checked against benchmarks/bands/jordahn2024.toml; i
 on the profiles each one names (`test_direction_claims`).
 """
 import pytest
-from casekit import assert_verdicts, case_params, enforce_claims
+from casekit import assert_verdicts, enforce_claims, generate
 
 from harness import bands, profiles, recipes, runner
 from harness.errors import HarnessError
@@ -38,11 +38,7 @@ def _cases(profile: profiles.Profile) -> list[Case]:
 
 
 def pytest_generate_tests(metafunc):
-    profile = profiles.get(metafunc.config.getoption("--profile"))
-    if "case" in metafunc.fixturenames:
-        metafunc.parametrize("case,seed", case_params(metafunc.config, _cases(profile)))
-    if "claim_dataset" in metafunc.fixturenames:
-        metafunc.parametrize("claim_dataset", [plan.id for plan in profile.datasets])
+    generate(metafunc, _cases)
 
 
 def test_case(case, seed, run_case):

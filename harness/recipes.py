@@ -277,6 +277,22 @@ class ScratchAdaptiveFocal(Scratch):
     objective: str = "adaptive_focal"
 
 
+class _OnBase:
+    """A recipe that starts from the trained `base` model (a field of the recipe) of the same dataset and keeps
+    that model's architecture (Tst, TemperatureScaling, Oe)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_base(self)
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        return (Upstream(self.base, "same"),)
+
+    def model_for(self, profile_model, upstream_models):
+        return upstream_models[0]
+
+
 @dataclass(frozen=True)
 class _TwoStageSettings(_Trained):
     """Both stages of Jordahn & Olmos 2024: Adam lr 1e-4 (no weight decay, constant), batch 256, keep the epoch
@@ -312,7 +328,7 @@ class AdamBase(_TwoStageSettings):
 
 
 @dataclass(frozen=True)
-class Tst(_TwoStageSettings):
+class Tst(_OnBase, _TwoStageSettings):
     """Stage 2 (TST): the trained `base` model of the same dataset with its body frozen, BatchNorm statistics
     included (the reference leaves BatchNorm in train mode, so its running statistics drift while the head
     trains; the harness keeps the body exactly the model that was selected), and a new MLP head with latent
@@ -327,15 +343,7 @@ class Tst(_TwoStageSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_base(self)
         _check(self, "latent", not isinstance(self.latent, bool) and self.latent >= 1, "an integer >= 1 (Z)")
-
-    @property
-    def upstreams(self) -> tuple[Upstream, ...]:
-        return (Upstream(self.base, "same"),)
-
-    def model_for(self, profile_model, upstream_models):
-        return upstream_models[0]
 
     def head(self, in_features: int, num_classes: int) -> nn.Module:
         return models.MLPHead(in_features, num_classes, self.latent)
@@ -373,7 +381,7 @@ class Vtst(Tst):
 
 
 @dataclass(frozen=True)
-class TemperatureScaling(Recipe):
+class TemperatureScaling(_OnBase, Recipe):
     """Guo et al. 2017 on a trained `base` model: the weights unchanged, one temperature fitted on the holdout
     split (by the evaluation, harness.calibration). With base = adam_base the split is the one the base never
     trained on; a base trained on the whole training set (scratch) has seen it: the record says how many."""
@@ -385,17 +393,6 @@ class TemperatureScaling(Recipe):
     base: str = "scratch"
     holdout: float = 0.2
     cifar100_holdout: float = 0.05
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_base(self)
-
-    @property
-    def upstreams(self) -> tuple[Upstream, ...]:
-        return (Upstream(self.base, "same"),)
-
-    def model_for(self, profile_model, upstream_models):
-        return upstream_models[0]
 
     def skeleton(self, model_name, num_classes):
         return get(self.base).skeleton(model_name, num_classes)
@@ -445,7 +442,7 @@ class OeScratch(_Trained):
 
 
 @dataclass(frozen=True)
-class Oe(OeScratch):
+class Oe(_OnBase, OeScratch):
     """Outlier Exposure fine-tuning (oe_tune.py): the trained `base` model of the same dataset (the reference's
     baseline: `scratch`), its dropout kept, lr 0.001, 10 epochs, per-step cosine."""
 
@@ -455,17 +452,6 @@ class Oe(OeScratch):
     lr: float = 0.001
     epochs: int = 10
     base: str = "scratch"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_base(self)
-
-    @property
-    def upstreams(self) -> tuple[Upstream, ...]:
-        return (Upstream(self.base, "same"),)
-
-    def model_for(self, profile_model, upstream_models):
-        return upstream_models[0]
 
     def build(self, model_name, num_classes, inputs):
         model = self.skeleton(model_name, num_classes)

@@ -1,9 +1,17 @@
 """Ways to use a pre-trained model: linear probe, LP-FT, WiSE-FT over alpha (fine-tuning is in
-test_hendrycks2019). MSP; the same OOD sets and calibration as every other case."""
-from casekit import assert_verdicts, case_params
+test_hendrycks2019). MSP; the same OOD sets, calibration and shift evaluation as every other case.
 
-from harness import profiles
+The lecture's claims (kumar2022.toml: fine-tuning distorts features, linear probing keeps shifted accuracy, LP-FT
+gets both) are checked on the profiles each claim names, per seed, against the `finetune` case of the same run.
+"""
+import pytest
+from casekit import assert_verdicts, enforce_claims, generate
+
+from harness import bands, runner
 from harness.runner import Case
+
+GROUP = "transfer"
+PAPER = "kumar2022"
 
 # The WiSE-FT curve (the shift view draws it): alpha = 0, 0.1, ..., 1 on the paper profile (and its dry run); the CPU
 # profiles keep three points, whose baselines predate the curve.
@@ -11,15 +19,37 @@ WISE_FT_ALPHAS = {"paper": tuple(round(0.1 * k, 1) for k in range(11))}
 CPU_ALPHAS = (0.25, 0.5, 0.75)
 
 
-def pytest_generate_tests(metafunc):
-    profile = profiles.get(metafunc.config.getoption("--profile"))
+def _cases(profile):
     cases = []
     for plan in profile.datasets:
-        cases += [Case("transfer", plan.id, "linear_probe"), Case("transfer", plan.id, "lp_ft")]
+        cases += [Case(GROUP, plan.id, "linear_probe"), Case(GROUP, plan.id, "lp_ft")]
         alphas = WISE_FT_ALPHAS.get(profile.dry_run_of or profile.name, CPU_ALPHAS)
-        cases += [Case("transfer", plan.id, "wise_ft", recipe_params=(("alpha", a),)) for a in alphas]
-    metafunc.parametrize("case,seed", case_params(metafunc.config, cases))
+        cases += [Case(GROUP, plan.id, "wise_ft", recipe_params=(("alpha", a),)) for a in alphas]
+    return cases
+
+
+def pytest_generate_tests(metafunc):
+    generate(metafunc, _cases)
 
 
 def test_case(case, seed, run_case):
     assert_verdicts(run_case(case, seed))
+
+
+def test_direction_claims(claim_dataset, harness_session):
+    """The claims of kumar2022.toml that name this profile, for every seed of the run (needs the linear_probe,
+    lp_ft and finetune MSP cases: `pytest benchmarks/test_transfer.py benchmarks/test_hendrycks2019.py`)."""
+    profile = harness_session.ctx.profile.name
+    loaded = harness_session.ctx.bands or runner.load_bands()
+    claims = [c for c in loaded.claims if c.paper == PAPER and profile in c.profiles]
+    if not claims:
+        pytest.skip(f"no claim of {PAPER}.toml gates the {profile} profile")
+    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset and r["score"]["name"] == "msp"
+            and r["recipe"]["name"] in ("linear_probe", "lp_ft", "finetune")]
+    for seed in sorted({r["seed"] for r in mine}) or [None]:
+        inputs = {r["recipe"]["name"]: r["report"]["metrics"] for r in mine if r["seed"] == seed}
+        verdicts = bands.check_claims(claims, claim_dataset, inputs)
+        if seed is None or any(v.passed is None for v in verdicts):
+            pytest.skip(f"needs the linear_probe, lp_ft and finetune MSP cases of {claim_dataset} in this run, "
+                        f"for each seed")
+        enforce_claims(harness_session, f"{claim_dataset} {PAPER} seed {seed}", verdicts)

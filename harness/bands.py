@@ -40,7 +40,7 @@ _OOD_METRICS = (
     "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",
 )
 # Paper tags that have a band file; a record's "paper" field is one of these. A new band file adds its tag.
-PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020")
+PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar2022")
 
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
 # Under distribution shift (README "Conventions"): per corruption and severity, per severity, over all.

@@ -292,6 +292,12 @@ class _OnBase:
     def model_for(self, profile_model, upstream_models):
         return upstream_models[0]
 
+    def build(self, model_name, num_classes, inputs):
+        """A copy of the base model (Tst replaces its head instead)."""
+        model = self.skeleton(model_name, num_classes)
+        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model")
+        return model, []
+
 
 @dataclass(frozen=True)
 class _TwoStageSettings(_Trained):
@@ -397,11 +403,6 @@ class TemperatureScaling(_OnBase, Recipe):
     def skeleton(self, model_name, num_classes):
         return get(self.base).skeleton(model_name, num_classes)
 
-    def build(self, model_name, num_classes, inputs):
-        model = self.skeleton(model_name, num_classes)
-        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model")
-        return model, []
-
 
 @dataclass(frozen=True)
 class OeScratch(_Trained):
@@ -452,11 +453,6 @@ class Oe(_OnBase, OeScratch):
     lr: float = 0.001
     epochs: int = 10
     base: str = "scratch"
-
-    def build(self, model_name, num_classes, inputs):
-        model = self.skeleton(model_name, num_classes)
-        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model")
-        return model, []
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ _OOD_METRICS = (
     "fpr95_first@ood", "fpr95_first@id", "aupr_trapz@ood", "aupr_trapz@id",  # the peers' definitions
     "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",
 )
+# With OOD data at the fitted temperature (harness.calibration.ood_temperature_metrics).
+_OOD_METRICS += tuple(key.replace("calib/", "calib@T/") for key in _OOD_METRICS if key.startswith("calib/"))
 # Paper tags that have a band file; a record's "paper" field is one of these. A new band file adds its tag.
 PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar2022")
 

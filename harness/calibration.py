@@ -7,6 +7,11 @@ main metrics (DESIGN.md section 6).
 - Keys: every calibration metric of the ID test set again at the fitted T, `calib@T/<metric>`, and T itself,
   `calib@T/temperature` (accuracy does not change: dividing by T keeps the argmax). For a model whose head
   samples (V-TST: averaged over M draws), the same head with one draw: `accuracy@M1`, `calib@M1/<metric>`.
+- Calibration with OOD data at the fitted T, `ood/<set>/calib@T/<metric>` and its means (the Outlier Exposure
+  paper's protocol, hendrycks/outlier-exposure test_calibration.py): ID and OOD confidences are both
+  max softmax(logits / T), every OOD sample counts as wrong, and RMS / MAD / soft F1 come from the same draws
+  (the same seed and set streams) as the case's detection metrics. The reference tunes T by bisection on
+  dNLL/dT over [0.2, 5]; the search here finds the same minimum whenever it lies inside that interval.
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from scipy.optimize import minimize_scalar
 
 from harness import data as hdata
 from harness.errors import HarnessError
-from harness.evaluate import collect_outputs, id_metrics
+from harness import scores
+from harness.evaluate import collect_outputs, evaluate_arrays, id_metrics
 from harness.scores import as_labels, as_matrix, log_softmax
 
 T_BOUNDS = (0.05, 20.0)
@@ -57,14 +63,29 @@ def temperature_metrics(test_logits, test_labels, holdout_logits, holdout_labels
     return out
 
 
+def ood_temperature_metrics(test_logits, test_labels, ood_logits: dict, temperature: float, num_to_avg: int,
+                            seed: int) -> dict:
+    """`ood/<set>/calib@T/<metric>` (and `ood/mean/...`): calibration with each OOD set's samples counted as
+    wrong, every confidence at `temperature`; the OOD draws are the detection metrics' (same seed, same sets)."""
+    scaled = {name: as_matrix(logits, f"ood logits {name!r}") / temperature for name, logits in ood_logits.items()}
+    report = evaluate_arrays(as_matrix(test_logits, "test logits") / temperature, test_labels, scaled,
+                             scores.get("msp"), num_to_avg=num_to_avg, seed=seed)
+    return {key.replace("/calib/", "/calib@T/"): stat for key, stat in report.metrics.items()
+            if key.startswith("ood/") and "/calib/" in key}
+
+
 def views(model: torch.nn.Module, test_x: torch.Tensor, test_labels: np.ndarray, test_logits: np.ndarray,
-          holdout: hdata.ImageSet | None, batch_size: int, device: str) -> dict:
-    """The extra calibration metrics of one model: at the fitted T when it has a holdout split, at one sample
-    when its head samples. Empty for a model with neither."""
+          holdout: hdata.ImageSet | None, batch_size: int, device: str, ood_logits: dict | None = None,
+          num_to_avg: int = 5, seed: int = 0) -> dict:
+    """The extra calibration metrics of one model: at the fitted T when it has a holdout split (with the OOD
+    sets' `ood_logits` too, when given), at one sample when its head samples. Empty for a model with neither."""
     out = {}
     if holdout is not None:
         holdout_logits, _ = collect_outputs(model, hdata.normalize(holdout.images), batch_size, device)
         out.update(temperature_metrics(test_logits, test_labels, holdout_logits, holdout.labels))
+        if ood_logits:
+            out.update(ood_temperature_metrics(test_logits, test_labels, ood_logits,
+                                               out["calib@T/temperature"]["mean"], num_to_avg, seed))
     head = getattr(model, "fc", None)
     samples = getattr(head, "samples", 1)
     if samples > 1:

@@ -456,6 +456,30 @@ class Oe(_OnBase, OeScratch):
 
 
 @dataclass(frozen=True)
+class ScratchCalib(Scratch):
+    """The Outlier Exposure paper's calibration baseline (cifar10_calib_wrn_baseline): the scratch recipe trained
+    without the last 10 % of the training set (a contiguous tail), which then fits the temperature."""
+
+    name: ClassVar[str] = "scratch_calib"
+    summary: ClassVar[str] = "the scratch recipe with the last 10 % of the training set held out (OE calibration)"
+
+    holdout: float = 0.1
+    holdout_rule: str = "tail"
+
+
+@dataclass(frozen=True)
+class OeCalib(Oe):
+    """Outlier Exposure fine-tuning of `scratch_calib` with the same tail held out (cifar10_calib_wrn_oe_tune)."""
+
+    name: ClassVar[str] = "oe_calib"
+    summary: ClassVar[str] = "oe on scratch_calib, the same 10 % tail held out (OE calibration)"
+
+    base: str = "scratch_calib"
+    holdout: float = 0.1
+    holdout_rule: str = "tail"
+
+
+@dataclass(frozen=True)
 class EnergyFt(Oe):
     """Energy-bounded fine-tuning (wetliu/energy_ood train.py): the OE fine-tuning settings with
     CE + 0.1 x (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -logsumexp(logits). The margins are
@@ -516,7 +540,7 @@ def _check(recipe: Recipe, field: str, ok: bool, expected: str) -> None:
 
 _RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (
     Scratch, Pretrain, Finetune, LinearProbe, LpFt, WiseFt, ScratchFocal, ScratchAdaptiveFocal, AdamBase, Tst, Vtst,
-    TemperatureScaling, OeScratch, Oe, EnergyFt)}
+    TemperatureScaling, OeScratch, Oe, ScratchCalib, OeCalib, EnergyFt)}
 
 
 def names() -> tuple[str, ...]:

@@ -279,14 +279,15 @@ class Session:
             outs["test"][0], inputs.test_y, {n: outs[f"ood/{n}"][0] for n in ood}, score,
             id_features=outs["test"][1], ood_features={n: outs[f"ood/{n}"][1] for n in ood},
             id_scores=id_scores, ood_scores=ood_scores, num_to_avg=ctx.repetitions, seed=seed)
-        report.metrics.update(outliers.paper_means(report.metrics, case.dataset))
         holdout = None
         if recipe is not None and recipe.holdout_for(case.dataset) is not None:
             holdout = checkpoints.plan(recipe, case.dataset, profile, seed, data_root=ctx.data_root,
                                        upstream_dataset=profile.plan(case.dataset).upstream,
                                        upstream_checkpoint=upstream).holdout_set
         report.metrics.update(calibration.views(model, inputs.test_x, inputs.test_y, outs["test"][0], holdout,
-                                                profile.eval_batch_size, ctx.device))
+                                                profile.eval_batch_size, ctx.device,
+                                                {n: outs[f"ood/{n}"][0] for n in ood}, ctx.repetitions, seed))
+        report.metrics.update(outliers.paper_means(report.metrics, case.dataset))
         energies = None if aux is None else self._energies(case, seed, recipe, aux, model, outs["test"][0], inputs)
         shift_t0 = time.perf_counter()
         shifted = self._shift_metrics(case, seed, recipe, key, model, inputs)

@@ -124,14 +124,16 @@ def test_every_band_file_names_what_the_harness_knows():
 @pytest.mark.parametrize("key", ["accuracy", "calib/rms", "calib/soft_f1", "error_detection/auroc", "ood/mean/auroc",
                                  "ood/dtd/aupr@ood", "ood/tinyimagenet32-val-nocifar10/fpr95@id",
                                  "ood/svhn/calib/mad_all_bins", "ood/mean/calib/soft_f1", "calib@T/ece10",
-                                 "calib@T/nll", "calib@T/temperature", "calib@M1/brier", "accuracy@M1"])
+                                 "calib@T/nll", "calib@T/temperature", "calib@M1/brier", "accuracy@M1",
+                                 "ood/dtd/calib@T/rms", "ood/mean-hendrycks2019oe/calib@T/soft_f1"])
 def test_metric_keys_accepted(key):
     assert bands.is_metric_key(key)
 
 
 @pytest.mark.parametrize("key", ["auroc", "ood/auroc", "ood/mean/aupr", "ood/Mean/auroc", "calib/rms_all",
                                  "ood/dtd/calib/ece", "accuracy ", "ood//auroc", "accuracy@T", "calib@M1/temperature",
-                                 "calib@T/accuracy", "ood/dtd/calib@T/rms"])
+                                 "calib@T/accuracy", "ood/dtd/calib@T/temperature",
+                                 "ood/dtd/calib@M1/rms", "ood/dtd/calib@T/ece"])
 def test_metric_keys_rejected(key):
     assert not bands.is_metric_key(key)
 

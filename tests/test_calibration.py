@@ -110,3 +110,46 @@ def test_a_head_on_shared_features_gives_the_full_models_numbers():
     assert runner._body_digest(base) == runner._body_digest(two_stage)
     two_stage.bn1.running_mean += 1
     assert runner._body_digest(base) != runner._body_digest(two_stage)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_ood_calibration_at_t_counts_ood_as_wrong_at_the_temperature():
+    # Recomputed by hand from the protocol (hendrycks/outlier-exposure test_calibration.py): both confidences are
+    # max softmax(logits / T), an OOD sample is wrong, RMS/MAD with 100-sample bins (top bin skipped), soft F1.
+    from harness import evaluate, metrics
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, size=1000)
+    test = 4 * (rng.normal(size=(1000, 4)) + np.eye(4)[labels])
+    ood = {"noise": 3 * rng.normal(size=(700, 4)), "far": rng.normal(size=(300, 4))}
+    t = 2.5
+    out = calibration.ood_temperature_metrics(test, labels, ood, t, num_to_avg=3, seed=7)
+    id_conf = _softmax(test / t).max(1)
+    id_correct = test.argmax(1) == labels
+    for name, logits in ood.items():
+        reps = {"rms": [], "mad": [], "soft_f1": []}
+        for idx in evaluate.ood_draws(len(logits), len(test), 3, 7, name):
+            conf = np.concatenate([id_conf, _softmax(logits[idx] / t).max(1)])
+            correct = np.concatenate([id_correct, np.zeros(len(idx), dtype=bool)])
+            reps["rms"].append(metrics.calibration_error(conf, correct, norm="l2", beta=100))
+            reps["mad"].append(metrics.calibration_error(conf, correct, norm="l1", beta=100))
+            reps["soft_f1"].append(metrics.soft_f1(conf, correct))
+        for key, values in reps.items():
+            assert out[f"ood/{name}/calib@T/{key}"]["mean"] == pytest.approx(100 * np.mean(values), abs=1e-9)
+    assert out["ood/mean/calib@T/rms"]["mean"] == pytest.approx(
+        (out["ood/noise/calib@T/rms"]["mean"] + out["ood/far/calib@T/rms"]["mean"]) / 2)
+    assert all(k.startswith("ood/") and "/calib@T/" in k for k in out)
+
+
+def test_ood_calibration_at_t_1_equals_the_plain_ood_calibration():
+    from harness import evaluate, scores
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, size=500)
+    test = 3 * rng.normal(size=(500, 3)) + 2 * np.eye(3)[labels]
+    ood = {"a": rng.normal(size=(400, 3))}
+    plain = evaluate.evaluate_arrays(test, labels, ood, scores.get("msp"), num_to_avg=2, seed=1).metrics
+    at_one = calibration.ood_temperature_metrics(test, labels, ood, 1.0, num_to_avg=2, seed=1)
+    assert at_one and all(stat == plain[key.replace("/calib@T/", "/calib/")] for key, stat in at_one.items())

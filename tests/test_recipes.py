@@ -29,12 +29,17 @@ def test_reference_settings():
     assert [u.recipe for u in recipes.get("wise_ft").upstreams] == ["pretrain", "finetune"]
     assert recipes.get("lp_ft").upstream == recipes.Upstream("linear_probe", "same")
     assert recipes.get("scratch").upstream is None
+    # the OE calibration protocol: the base and the fine-tune hold out the same contiguous 10 % tail
+    calib, oe_calib = recipes.get("scratch_calib"), recipes.get("oe_calib")
+    assert oe_calib.upstream == recipes.Upstream("scratch_calib", "same")
+    assert calib.holdout_for("cifar10") == oe_calib.holdout_for("cifar100") == splits.Holdout(0.1, "tail")
+    assert (oe_calib.lr, oe_calib.epochs, oe_calib.objective) == (0.001, 10, "outlier_exposure")
 
 
 def test_registry_errors():
     assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
                                     "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
-                                    "temperature_scaling", "oe_scratch", "oe", "energy_ft"}
+                                    "temperature_scaling", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft"}
     with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; valid recipes: scratch, pretrain"):
         recipes.get("fine_tune")
     with pytest.raises(HarnessError, match="no setting 'learning_rate'; valid settings: .*lr"):

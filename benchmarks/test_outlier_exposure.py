@@ -63,16 +63,16 @@ def test_case(case, seed, run_case):
     assert_verdicts(record)
 
 
-def claim_inputs(records: list[dict], score: str, metrics) -> dict[str, dict]:
-    """{recipe: {metric: {"mean"}}} of one seed's records of one dataset and score, each `ood/mean/<m>`
-    recomputed over the OOD sets every record has (the outlier-exposed models lack the excluded sets, the
-    scratch model's record has them), so a claim compares like with like."""
-    mine = [r for r in records if r["score"]["name"] == score]
+def claim_inputs(records: list[dict], scores, metrics) -> dict[str, dict[str, dict]]:
+    """{score: {recipe: {metric: {"mean"}}}} of one seed's records of one dataset under `scores`, each
+    `ood/mean/<m>` recomputed over the OOD sets every one of those records has (the outlier-exposed models lack
+    the excluded sets, the scratch model's records have them), so a claim compares like with like."""
+    mine = [r for r in records if r["score"]["name"] in scores]
     shared = set.intersection(*(set(r["report"]["ood_sets"]) for r in mine)) if mine else set()
-    out = {}
+    out = {score: {} for score in scores}
     for record in mine:
         values = record["report"]["metrics"]
-        out[record["recipe"]["name"]] = {
+        out[record["score"]["name"]][record["recipe"]["name"]] = {
             metric: {"mean": sum(values[f"ood/{s}/{metric.split('/', 2)[2]}"]["mean"] for s in shared) / len(shared)}
             for metric in metrics if shared}
     return out
@@ -90,10 +90,11 @@ def test_direction_claims(claim_dataset, harness_session):
     for seed in sorted({r["seed"] for r in mine if r["group"] == GROUP}) or [None]:
         of_seed = [r for r in mine if r["seed"] == seed]
         verdicts = []
-        for score in sorted({c.score for c in claims}):
-            wanted = [c for c in claims if c.score == score]
-            inputs = claim_inputs(of_seed, score, {c.metric for c in wanted})
-            verdicts += bands.check_claims(wanted, claim_dataset, inputs)
+        for scores in sorted({c.scores for c in claims}):  # (recipe side, baseline side)
+            wanted = [c for c in claims if c.scores == scores]
+            inputs = claim_inputs(of_seed, scores, {c.metric for c in wanted})
+            verdicts += bands.check_claims(wanted, claim_dataset, inputs[scores[0]],
+                                           baseline_results=inputs[scores[1]])
         if seed is None or any(v.passed is None for v in verdicts):
             pytest.skip(f"needs the {GROUP} cases and the {BASE} model's msp and energy cases of {claim_dataset} "
                         f"in this run, for each seed (-k 'outlier_exposure or {BASE}-msp or {BASE}-energy')")

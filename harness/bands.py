@@ -98,6 +98,20 @@ class Claim:
     path: str = ""
     line: int = 0
     profiles: tuple[str, ...] = ("paper",)  # the profiles whose runs the claim gates
+    # The baseline's score when it differs from `score` (a claim that one score beats another on one model:
+    # recipe == baseline); None = `score`.
+    baseline_score: str | None = None
+
+    @property
+    def scores(self) -> tuple[str, str]:
+        """(the recipe side's score, the baseline side's score)."""
+        return self.score, self.baseline_score or self.score
+
+    def sides(self) -> tuple[str, str]:
+        """How the two sides are named in a message: the recipe, with its score when the scores differ."""
+        if self.baseline_score is None:
+            return self.recipe, self.baseline
+        return f"{self.recipe} ({self.score})", f"{self.baseline} ({self.baseline_score})"
 
 
 @dataclass(frozen=True)
@@ -174,10 +188,11 @@ class ClaimVerdict:
         return "not measured" if self.passed is None else "pass" if self.passed else "fail"
 
     def message(self) -> str:
+        recipe, baseline = self.claim.sides()
         if self.direction == "higher":
-            head = f"{self.recipe} beats {self.baseline} on {self.metric}"
+            head = f"{recipe} beats {baseline} on {self.metric}"
         else:
-            head = f"{self.recipe} has lower {self.metric} than {self.baseline}"
+            head = f"{recipe} has lower {self.metric} than {baseline}"
         context = f"needs >= {self.margin:.2f}; paper {self.paper_gap:.2f}; source: {self.source}"
         if self.proxy:
             context += _proxy_text(self.claim.proxy_unless_upstream, self.upstream)
@@ -202,10 +217,11 @@ _BAND_REQUIRED = ("paper", "dataset", "recipe", "score", "metric", "value", "sou
 _CLAIM_FIELDS = {
     "paper": str, "dataset": str, "score": str, "metric": str, "recipe": str, "baseline": str,
     "direction": str, "margin": float, "paper_gap": float, "source": str, "rationale": str,
-    "proxy_unless_upstream": str, "note": str, "profiles": list,
+    "proxy_unless_upstream": str, "note": str, "profiles": list, "baseline_score": str,
 }
-_CLAIM_REQUIRED = tuple(k for k in _CLAIM_FIELDS if k not in ("proxy_unless_upstream", "note", "profiles"))
-_NAMED = ("paper", "dataset", "recipe", "score", "baseline", "proxy_unless_upstream")
+_CLAIM_REQUIRED = tuple(k for k in _CLAIM_FIELDS
+                        if k not in ("proxy_unless_upstream", "note", "profiles", "baseline_score"))
+_NAMED = ("paper", "dataset", "recipe", "score", "baseline", "proxy_unless_upstream", "baseline_score")
 _KINDS = {"band": (_BAND_FIELDS, _BAND_REQUIRED), "claim": (_CLAIM_FIELDS, _CLAIM_REQUIRED)}
 
 _HEADER = re.compile(r"""\s*(\[\[?)\s*([A-Za-z0-9_.\-"' ]+?)\s*\]\]?\s*(?:#.*)?\Z""")
@@ -347,12 +363,15 @@ def _claim(index: int, entry: Mapping, table: _Table, where: _Located) -> Claim:
                                             f"got {entry['direction']!r}")
     if entry["margin"] < 0:
         where.fail(table.at("margin"), f"{label}: margin must be >= 0, got {entry['margin']}")
-    if entry["recipe"] == entry["baseline"]:
-        where.fail(table.at("baseline"), f"{label}: recipe and baseline are both {entry['recipe']!r}")
+    if entry.get("baseline_score") == entry["score"]:
+        where.fail(table.at("baseline_score"), f"{label}: baseline_score equals score; leave it out")
+    if entry["recipe"] == entry["baseline"] and "baseline_score" not in entry:
+        where.fail(table.at("baseline"), f"{label}: recipe and baseline are both {entry['recipe']!r} "
+                                         f"(set baseline_score to compare two scores on one model)")
     return Claim(entry["paper"], entry["dataset"], entry["score"], entry["metric"], entry["recipe"],
                  entry["baseline"], entry["direction"], float(entry["margin"]), float(entry["paper_gap"]),
                  entry["source"], entry["rationale"], entry.get("proxy_unless_upstream"), entry.get("note"),
-                 where.path, table.line, tuple(entry.get("profiles", ["paper"])))
+                 where.path, table.line, tuple(entry.get("profiles", ["paper"])), entry.get("baseline_score"))
 
 
 def _band_key(b: Band) -> tuple:
@@ -360,7 +379,7 @@ def _band_key(b: Band) -> tuple:
 
 
 def _claim_key(c: Claim) -> tuple:
-    return (c.paper, c.dataset, c.score, c.metric, c.recipe, c.baseline)
+    return (c.paper, c.dataset, c.score, c.metric, c.recipe, c.baseline, c.baseline_score)
 
 
 def _no_duplicates(entries: Iterable, key, kind: str) -> None:
@@ -420,6 +439,7 @@ def _validate_set(bands, claims, datasets, recipes, scores) -> None:
     _no_duplicates(claims, _claim_key, "claim")
     _check_names([*bands, *claims], "dataset", datasets)
     _check_names([*bands, *claims], "score", scores)
+    _check_names([c for c in claims if c.baseline_score], "baseline_score", scores)
     _check_names([*bands, *claims], "recipe", recipes)
     _check_names(claims, "baseline", recipes)
 
@@ -473,8 +493,12 @@ def check(bands: BandFile | Iterable[Band], dataset: str, recipe: str, score: st
 
 
 def check_claims(claims: BandFile | Iterable[Claim], dataset: str, results_by_recipe: Mapping[str, Mapping], *,
-                 score: str | None = None, upstream: str | None = None) -> list[ClaimVerdict]:
+                 score: str | None = None, upstream: str | None = None,
+                 baseline_results: Mapping[str, Mapping] | None = None) -> list[ClaimVerdict]:
     """Verdicts of the direction claims for `dataset`, given {recipe: Report.metrics}.
+
+    `baseline_results`: {recipe: Report.metrics} of the baseline side, when it differs from `results_by_recipe`:
+    needed by the claims that compare two scores (`baseline_score`; without it they are "not measured").
 
     `score`: only the claims about this score (None: all; the caller then passes
     metrics of the claims' score). A claim whose recipe or metric is missing is
@@ -485,7 +509,9 @@ def check_claims(claims: BandFile | Iterable[Claim], dataset: str, results_by_re
         if claim.dataset != dataset or score not in (None, claim.score):
             continue
         ours = _mean(results_by_recipe.get(claim.recipe, {}), claim.metric)
-        theirs = _mean(results_by_recipe.get(claim.baseline, {}), claim.metric)
+        base = (baseline_results if baseline_results is not None
+                else results_by_recipe if claim.baseline_score is None else {})
+        theirs = _mean(base.get(claim.baseline, {}), claim.metric)
         gap = None
         if ours is not None and theirs is not None:
             gap = ours - theirs if claim.direction == "higher" else theirs - ours

@@ -284,14 +284,16 @@ def claims(band_file: hbands.BandFile | None, cases: list[Case]) -> list[ClaimSe
     sections: dict[str, list[ClaimRow]] = {}
     for claim in band_file.claims:
         for profile in claim.profiles:
-            group = by.get((profile, claim.dataset, claim.score), [])
-            ours, theirs = _pick(group, claim.recipe, claim.paper), _pick(group, claim.baseline, claim.paper)
-            results = {name: case.metrics for name, case in ((claim.recipe, ours), (claim.baseline, theirs)) if case}
-            (verdict,) = hbands.check_claims([claim], claim.dataset, results, score=claim.score,
-                                             upstream=ours.pretrain_dataset if ours else None)
+            score, baseline_score = claim.scores
+            ours = _pick(by.get((profile, claim.dataset, score), []), claim.recipe, claim.paper)
+            theirs = _pick(by.get((profile, claim.dataset, baseline_score), []), claim.baseline, claim.paper)
+            (verdict,) = hbands.check_claims([claim], claim.dataset, {claim.recipe: ours.metrics} if ours else {},
+                                             score=claim.score, upstream=ours.pretrain_dataset if ours else None,
+                                             baseline_results={claim.baseline: theirs.metrics} if theirs else {})
             places = decimals(claim.metric)
-            statement = (f"{claim.recipe} beats {claim.baseline} on {claim.metric}" if claim.direction == "higher"
-                         else f"{claim.recipe} has lower {claim.metric} than {claim.baseline}")
+            recipe, baseline = claim.sides()
+            statement = (f"{recipe} beats {baseline} on {claim.metric}" if claim.direction == "higher"
+                         else f"{recipe} has lower {claim.metric} than {baseline}")
             status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unchecked")
             sections.setdefault(profile, []).append(ClaimRow(
                 claim.paper, claim.dataset, claim.score, claim.metric, statement,

@@ -226,6 +226,26 @@ def test_claims_not_measured_proxy_and_filter(claims):
     assert bands.check_claims(claims, "cifar10", only_scratch, score="energy") == []
 
 
+def test_a_claim_can_compare_two_scores_on_one_model(tmp_path):
+    text = (CLAIM.replace('recipe = "finetune"', 'recipe = "scratch"').replace('score = "msp"', 'score = "energy"')
+            + 'baseline_score = "msp"\n')
+    (claim,) = bands.load(write(tmp_path, text), scores=["msp", "energy"]).claims
+    assert claim.scores == ("energy", "msp") and claim.sides() == ("scratch (energy)", "scratch (msp)")
+    energy = {"scratch": {"ood/mean/auroc": stat(80.0)}}
+    msp = {"scratch": {"ood/mean/auroc": stat(77.5)}}
+    (verdict,) = bands.check_claims([claim], "cifar10", energy, baseline_results=msp)
+    assert verdict.passed is True and math.isclose(verdict.gap, 2.5)
+    assert verdict.message().startswith("cifar10: scratch (energy) beats scratch (msp) on ood/mean/auroc by 2.50")
+    # without the baseline score's results the claim is not measured, never compared with its own score
+    (alone,) = bands.check_claims([claim], "cifar10", energy)
+    assert alone.passed is None
+    with pytest.raises(HarnessError, match="unknown baseline_score 'msq'"):
+        bands.load(write(tmp_path, text.replace('baseline_score = "msp"', 'baseline_score = "msq"')),
+                   scores=["msp", "energy"])
+    with pytest.raises(HarnessError, match="baseline_score equals score; leave it out"):
+        bands.load(write(tmp_path, text.replace('baseline_score = "msp"', 'baseline_score = "energy"')))
+
+
 # ---------------------------------------------------------------- malformed files -> file:line
 
 @pytest.mark.parametrize("old, new, line, words", [
@@ -305,7 +325,8 @@ def test_multiline_strings_do_not_confuse_line_numbers(tmp_path):
 @pytest.mark.parametrize("old, new, line, words", [
     ('direction = "higher"', 'direction = "up"', 8, "direction must be 'higher' or 'lower'"),
     ("margin = 1.0", "margin = -1.0", 9, "margin must be >= 0"),
-    ('baseline = "scratch"', 'baseline = "finetune"', 7, "recipe and baseline are both 'finetune'"),
+    ('baseline = "scratch"', 'baseline = "finetune"', 7,
+     "recipe and baseline are both 'finetune' (set baseline_score to compare two scores on one model)"),
     ("paper_gap = 3.0\n", "", 1, "missing field 'paper_gap'"),
     ("margin = 1.0", "margn = 1.0", 9, "unknown field 'margn'"),
 ])

@@ -167,7 +167,7 @@ def _training_data(dataset, spec, train_limit, holdout, data_root, memo):
     subset = full.subset(train.balanced_indices(full.labels, train_limit, DATA_SUBSET_SEED))
     held = None
     if holdout is not None:
-        train_idx, held_idx = holdout.carve(len(subset))
+        train_idx, held_idx = holdout.carve(subset.labels)
         subset, held = subset.subset(train_idx), subset.subset(held_idx)
     if ("test", dataset) not in memo:
         test = hdata.load(dataset, "test", data_root=data_root, image_size=spec.image_size)

@@ -458,10 +458,10 @@ class Oe(_OnBase, OeScratch):
 @dataclass(frozen=True)
 class ScratchCalib(Scratch):
     """The Outlier Exposure paper's calibration baseline (cifar10_calib_wrn_baseline): the scratch recipe trained
-    without the last 10 % of the training set (a contiguous tail), which then fits the temperature."""
+    without the last 10 % of the training set (of each class: harness.splits `tail`), which fits the temperature."""
 
     name: ClassVar[str] = "scratch_calib"
-    summary: ClassVar[str] = "the scratch recipe with the last 10 % of the training set held out (OE calibration)"
+    summary: ClassVar[str] = "the scratch recipe with the last 10 % of each class held out (OE calibration)"
 
     holdout: float = 0.1
     holdout_rule: str = "tail"

@@ -1,7 +1,9 @@
 """Which images train, which select, which test: the holdout split and the guard that keeps the test split out.
 
 A holdout is carved from the (profile-capped) training set: `random` draws a seeded random fraction (the
-TST reference's random_split), `tail` takes the last fraction in dataset order (the OE reference's last 10 %).
+TST reference's random_split), `tail` takes the last images of each class in dataset order (the OE reference's
+last 10 %, taken per class: the reference's CIFAR order is shuffled, so its tail holds every class in proportion,
+while the train splits imported here are ordered by class, where the last 10 % would be one class alone).
 The split does not depend on the training seed (like the train_limit subset), so a two-stage run and its
 stage-1 base, asked for the same fraction and rule, hold out the same images.
 
@@ -36,13 +38,21 @@ class Holdout:
         if self.rule not in RULES:
             raise HarnessError(f"unknown holdout rule {self.rule!r}; valid rules: {', '.join(RULES)}")
 
-    def carve(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(training indices, holdout indices), both sorted, of a set of n images; the holdout is never empty."""
+    def carve(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(training indices, holdout indices), both sorted, of a set with these labels; the holdout is never
+        empty. `tail`: each class gives its last images, as many as its share of the holdout (largest
+        remainders, ties to the lower class), so the classes keep their proportions."""
+        n = len(labels)
         size = max(1, round(self.fraction * n))
         if size >= n:
             raise HarnessError(f"a {self.fraction:g} holdout of {n} images leaves nothing to train on")
         if self.rule == "tail":
-            held = np.arange(n - size, n)
+            classes, counts = np.unique(labels, return_counts=True)
+            exact = counts * size / n
+            quota = np.floor(exact).astype(np.int64)
+            quota[np.argsort(-(exact - quota), kind="stable")[:size - quota.sum()]] += 1
+            of_class = [np.flatnonzero(labels == c) for c in classes]
+            held = np.sort(np.concatenate([idx[len(idx) - k:] for idx, k in zip(of_class, quota)]))
         else:
             held = np.sort(np.random.default_rng(SPLIT_SEED).permutation(n)[:size])
         return np.setdiff1d(np.arange(n), held), held

@@ -9,16 +9,34 @@ from harness.errors import HarnessError
 from test_checkpoints import tiny_profile
 
 
-@given(n=st.integers(3, 5000), fraction=st.floats(0.001, 0.5), rule=st.sampled_from(splits.RULES))
-def test_carve_partitions_the_set(n, fraction, rule):
+@given(n=st.integers(3, 5000), fraction=st.floats(0.001, 0.5), rule=st.sampled_from(splits.RULES),
+       classes=st.integers(1, 12), seed=st.integers(0, 100), sort=st.booleans())
+def test_carve_partitions_the_set(n, fraction, rule, classes, seed, sort):
+    labels = np.random.default_rng(seed).integers(0, classes, size=n)
+    if sort:  # the imported train splits are ordered by class
+        labels = np.sort(labels)
     holdout = splits.Holdout(fraction, rule)
-    train_idx, held = holdout.carve(n)
+    train_idx, held = holdout.carve(labels)
     assert len(held) == max(1, round(fraction * n)) and len(train_idx) + len(held) == n
     assert not set(train_idx) & set(held)
     assert list(held) == sorted(held) and list(train_idx) == sorted(train_idx)
     if rule == "tail":
-        assert list(held) == list(range(n - len(held), n))
-    assert np.array_equal(holdout.carve(n)[1], held)  # does not depend on any global state
+        for c in np.unique(labels):
+            of_class = np.flatnonzero(labels == c)
+            mine = held[labels[held] == c]
+            # each class gives its last images, its share of the holdout rounded one way or the other
+            assert list(mine) == list(of_class[len(of_class) - len(mine):])
+            assert abs(len(mine) - len(of_class) * len(held) / n) < 1
+    else:
+        assert np.array_equal(held, np.sort(np.random.default_rng(splits.SPLIT_SEED).permutation(n)[:len(held)]))
+    assert np.array_equal(holdout.carve(labels)[1], held)  # does not depend on any global state
+
+
+def test_tail_of_a_class_ordered_set_holds_every_class():
+    labels = np.repeat(np.arange(10), 500)  # CIFAR-10 as imported: class by class
+    train_idx, held = splits.Holdout(0.1, "tail").carve(labels)
+    assert np.array_equal(np.bincount(labels[held]), np.full(10, 50))
+    assert np.array_equal(held[:50], np.arange(450, 500))  # the last 50 airplanes
 
 
 @pytest.mark.parametrize("fraction", [0, -0.1, 0.51, 1.0])

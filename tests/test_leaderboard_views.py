@@ -165,6 +165,22 @@ def test_a_claim_naming_a_cpu_profile_is_judged_there(tmp_path, band_dir):
     assert HOSTILE not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in row
 
 
+def test_a_claim_between_two_scores_reads_each_side_from_its_own_score(tmp_path, band_dir):
+    (band_dir / "scores.toml").write_text(
+        '[[claim]]\npaper = "liu2020"\ndataset = "digits-0-4"\nscore = "energy"\nbaseline_score = "msp"\n'
+        'metric = "ood/mean/auroc"\nrecipe = "scratch"\nbaseline = "scratch"\ndirection = "higher"\n'
+        'margin = 1.0\npaper_gap = 1.0\nsource = "s"\nrationale = "r"\nprofiles = ["smoke"]\n')
+    write_json(tmp_path / "r" / "a.json", make_record("digits-0-4-scratch-energy", dataset="digits-0-4",
+                                                      recipe="scratch", score="energy", auroc=93.0))
+    write_json(tmp_path / "r" / "b.json", make_record("digits-0-4-scratch-msp", dataset="digits-0-4",
+                                                      recipe="scratch", auroc=90.0))
+    leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    html = (tmp_path / "site" / "claims.html").read_text()
+    row = re.search(r'<tr class="claim pass">(.*?)</tr>', html.split("CPU-scale claims")[1], flags=re.S).group(1)
+    assert "scratch (energy) beats scratch (msp) on ood/mean/auroc" in row
+    assert ">92.00</a>" in row and ">89.00</a>" in row and '<td class="num">3.00</td>' in row
+
+
 # ---------------------------------------------------------------- conventions
 
 def test_conventions_page_shows_one_model_under_every_definition(site):

@@ -22,8 +22,8 @@ import torch
 from scipy.optimize import minimize_scalar
 
 from harness import data as hdata
-from harness.errors import HarnessError
 from harness import scores
+from harness.errors import HarnessError
 from harness.evaluate import collect_outputs, evaluate_arrays, id_metrics
 from harness.scores import as_labels, as_matrix, log_softmax
 

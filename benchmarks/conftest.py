@@ -119,11 +119,13 @@ def _written_at(record: dict) -> float:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """--shard K/N: keep this shard's cases (harness.shards), and each dataset's claims test where its cases run.
     A module with no case on this profile (model entries on none of its datasets) leaves pytest's empty-parameter
-    placeholder: it is deselected, so the run reports no skip for a case that does not exist."""
+    placeholder: it is deselected, so the run reports no skip for a case that does not exist. The claims tests
+    run last: a claim reads cases of other modules (the scratch model's energy case is test_scores')."""
     empty = [item for item in items if item.name.endswith("[NOTSET]")]
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
+    items.sort(key=lambda item: "claim_dataset" in getattr(getattr(item, "callspec", None), "params", {}))
     if not config.getoption("--shard"):
         return
     k, n = shards.parse(config.getoption("--shard"))

@@ -50,6 +50,6 @@ def test_direction_claims(claim_dataset, harness_session):
         inputs = {r["recipe"]["name"]: r["report"]["metrics"] for r in mine if r["seed"] == seed}
         verdicts = bands.check_claims(claims, claim_dataset, inputs)
         if seed is None or any(v.passed is None for v in verdicts):
-            pytest.skip(f"needs the linear_probe, lp_ft and finetune MSP cases of {claim_dataset} earlier in this run "
-                        f"(test_hendrycks2019 before test_transfer), for each seed")
+            pytest.skip(f"needs the linear_probe, lp_ft and finetune MSP cases of {claim_dataset} in this run "
+                        f"(test_hendrycks2019 and test_transfer), for each seed")
         enforce_claims(harness_session, f"{claim_dataset} {PAPER} seed {seed}", verdicts)

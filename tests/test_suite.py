@@ -37,6 +37,9 @@ def test_smoke_grid_covers_recipes_and_scores(tmp_path):
                      "digits-0-4-scratch-knn", "digits-0-4-linear_probe-msp", "digits-0-4-lp_ft-msp",
                      "digits-0-4-wise_ft-alpha0.5-msp"):
         assert any(f"[{expected}]" in line for line in ids), expected
+    # every claims test after every case: a claim reads cases of other modules (test_scores' energy cases)
+    claims = [i for i, line in enumerate(ids) if "::test_direction_claims[" in line]
+    assert claims and claims == list(range(len(ids) - len(claims), len(ids))), ids
 
 
 @pytest.mark.slow

@@ -57,8 +57,12 @@ def test_generation_is_reproducible_in_parts_and_merges(root, capsys):
     assert ("motion_blur 5 x 4 (severities 1,2,3,4,5)  snow 5 x 4 (severities 1,2,3,4,5)  contrast 1 x 4 "
             "(severities 2)") in out
     assert np.array_equal(shifted.load_cell("cifar10-c", "snow", 4, root).images, whole)
-    # another seed is another dataset: the entry is replaced whole
-    run(capsys, "corrupt", "cifar10", "--corruptions", "contrast", "--seed", "3", "--data-root", root)
+    # another seed is another dataset: refused, and with --replace the entry is replaced whole
+    before = shifted.cells("cifar10-c", root)
+    expect_error(capsys, ["corrupt", "cifar10", "--corruptions", "contrast", "--seed", "3", "--data-root", root],
+                 "dataset 'cifar10-c' already exists", "--replace")
+    assert shifted.cells("cifar10-c", root) == before
+    run(capsys, "corrupt", "cifar10", "--corruptions", "contrast", "--seed", "3", "--replace", "--data-root", root)
     assert shifted.cells("cifar10-c", root) == {"contrast": (1, 2, 3, 4, 5)}
 
 
@@ -92,7 +96,7 @@ def test_corrupt_bad_input(root, capsys):
     expect_error(capsys, ["corrupt", "cifar100", "--corruptions", "fog", "--data-root", root],
                  "'cifar100' is not in the cache")
     expect_error(capsys, ["corrupt", "cifar10", "--corruptions", "fog", "--name", "../x", "--data-root", root],
-                 "--name '../x': expected a plain dataset name")
+                 "--name '../x': expected a name of lower-case letters")
     assert not (root / "cifar10-c").exists()
 
 
@@ -149,7 +153,13 @@ def test_import_without_the_clean_set_numbers_the_classes(tmp_path):
     (lambda d: np.save(d / "labels.npy", np.arange(20) % 10),
      ["labels.npy", "the 5 severity blocks of 4 labels differ"]),
     (lambda d: np.save(d / "labels.npy", np.tile([0, 1, 12, 3], 5)), ["holds label 12", "cifar10-c has 10 classes"]),
-    (lambda d: np.save(d / "labels.npy", np.zeros((20, 2), np.int64)), ["labels.npy", "expected non-negative integer"]),
+    (lambda d: np.save(d / "labels.npy", np.zeros((20, 2), np.int64)), ["labels.npy", "expected integer labels (N,)"]),
+    # D6: a uint64 label above 2**63 is reported as itself, not wrapped to a negative number
+    (lambda d: np.save(d / "labels.npy", np.full(20, 2**63 + 5, np.uint64)),
+     ["labels.npy", "holds label 9223372036854775813, expected labels 0..99,999"]),
+    # D6: a shape whose element count overflows int64 is refused by name, before any reshape
+    (lambda d: write_npy_header(d / "fog.npy", (2**40, 2**40, 32, 3)),
+     ["fog.npy", "not a readable .npy", "its header declares uint8 (1099511627776, 1099511627776, 32, 3)"]),
     (lambda d: (d / "fog.npy").write_bytes((d / "fog.npy").read_bytes()[:5000]), ["fog.npy", "not a readable .npy"]),
 ])
 def test_import_released_layout_bad_input(tmp_path, capsys, damage, fragments):
@@ -157,6 +167,25 @@ def test_import_released_layout_bad_input(tmp_path, capsys, damage, fragments):
     damage(tmp_path / "src")
     expect_error(capsys, ["import", "cifar10-c", tmp_path / "src", "--data-root", tmp_path / "cache"], *fragments)
     assert not (tmp_path / "cache" / "cifar10-c").exists()
+
+
+def write_npy_header(path, shape):
+    """A .npy file whose header declares `shape` (uint8) over a few bytes of data."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": shape})
+        f.write(bytes(64))
+
+
+@pytest.mark.parametrize("label", [10**7, 2**40])
+def test_import_of_a_huge_label_is_refused_before_allocating(tmp_path, capsys, label):
+    """D5: a user-named CIFAR-10-C style set with one huge label: one line, no class list of that length."""
+    write_released(tmp_path / "src")
+    labels = np.tile(np.arange(4), 5)
+    labels[2::4] = label
+    np.save(tmp_path / "src" / "labels.npy", labels)
+    expect_error(capsys, ["import", "mine", tmp_path / "src", "--format", "cifar-c", "--data-root", tmp_path / "c"],
+                 "labels.npy: holds label", f"{label}, expected labels 0..99,999")
+    assert not (tmp_path / "c" / "mine").exists()
 
 
 def write_cifar101(folder, n=20, labels=None):

@@ -2,11 +2,14 @@
 sets, and show what the cache holds."""
 from __future__ import annotations
 
-from harness import options
+from harness import names, options
 from harness.data import cache, corruptions, registry, shifted
 from harness.data.importer import import_dataset
 from harness.data.readers import READERS
 from harness.errors import HarnessError
+
+
+REPLACE_HELP = "overwrite a dataset of this name in the cache (default: refuse); no other dataset is touched"
 
 
 def register(subparsers) -> None:
@@ -18,7 +21,8 @@ def register(subparsers) -> None:
         description="Decode a dataset once into uint8 arrays under the data root. PATH is a directory or a "
                     ".tar[.gz] archive in one of the formats: " + "; ".join(f"{k}: {v[1]}" for k, v in READERS.items()))
     importable = [s.name for s in registry.DATASETS.values() if s.formats]
-    imp.add_argument("name", metavar="NAME", help=f"dataset name ({', '.join(importable)}, or any name with --format)")
+    imp.add_argument("name", metavar="NAME", help=f"dataset name ({', '.join(importable)}, or with --format any "
+                                                  f"{names.RULE.removeprefix('a ')})")
     imp.add_argument("path", metavar="PATH", nargs="?", help="directory or archive holding the dataset")
     imp.add_argument("--format", dest="fmt", choices=tuple(READERS), help="reader to use (default: detected)")
     imp.add_argument("--image-size", type=int, help="size for sources of mixed image sizes "
@@ -26,6 +30,7 @@ def register(subparsers) -> None:
     imp.add_argument("--sha256", metavar="HEX", help="expected sha256 of the archive; refuse a mismatch")
     imp.add_argument("--download", action="store_true",
                      help="fetch through torchvision first (cifar10, cifar100, svhn, dtd; needs internet)")
+    imp.add_argument("--replace", action="store_true", help=REPLACE_HELP)
     imp.add_argument("--data-root", type=options.directory,
                      help="cache root (default: $HARNESS_DATA_ROOT or ~/.cache/uncertainty-harness)")
     imp.set_defaults(func=run_import)
@@ -40,7 +45,9 @@ def register(subparsers) -> None:
                      help=f"comma-separated (default: all 15: {', '.join(corruptions.NAMES)})")
     cor.add_argument("--severities", default="1,2,3,4,5", metavar="1,...,5", help="comma-separated, 1..5 (default all)")
     cor.add_argument("--images", type=options.positive_int, metavar="N", help="only the first N test images")
-    cor.add_argument("--name", help="cache entry to write (default: DATASET-c)")
+    cor.add_argument("--name", help=f"cache entry to write (default: DATASET-c): {names.RULE}")
+    cor.add_argument("--replace", action="store_true", help=REPLACE_HELP + "; without it, corruptions can only be "
+                     "added to a set generated from the same images with the same seed")
     cor.add_argument("--seed", type=options.non_negative_int, default=0, help="base seed (default 0)")
     cor.add_argument("--frost-dir", type=options.directory, metavar="DIR",
                      help="folder with frost1.png..frost3.png, frost4.jpg, frost5.jpg (default: the installed "
@@ -58,7 +65,7 @@ def register(subparsers) -> None:
 
 def run_import(args) -> int:
     import_dataset(args.name, args.path, data_root=args.data_root, fmt=args.fmt, image_size=args.image_size,
-                   sha256=args.sha256, download=args.download)
+                   sha256=args.sha256, download=args.download, replace=args.replace)
     return 0
 
 
@@ -71,7 +78,7 @@ def run_corrupt(args) -> int:
     except ValueError:
         raise HarnessError(f"--severities: expected comma-separated integers 1..5, got {args.severities!r}") from None
     shifted.generate(args.dataset, names, severities, name=args.name, data_root=args.data_root, seed=args.seed,
-                     images=args.images, frost_dir=args.frost_dir, batch_size=args.batch_size)
+                     images=args.images, frost_dir=args.frost_dir, batch_size=args.batch_size, replace=args.replace)
     return 0
 
 

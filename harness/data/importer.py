@@ -6,10 +6,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 from PIL import Image, UnidentifiedImageError
 
-from harness import __version__
+from harness import __version__, names
 from harness.data import cache, registry, transforms
 from harness.data.imageset import ImageSet
 from harness.data.progress import Progress
@@ -25,6 +24,7 @@ DOWNLOADABLE = ("cifar10", "cifar100", "svhn", "dtd")
 
 def resolve(name: str, fmt: str | None) -> tuple[registry.DatasetSpec | None, tuple[str, ...]]:
     """The spec (None for a user-named set) and the formats to try, or a HarnessError saying what to do."""
+    names.check(name, "dataset name")
     spec = registry.DATASETS.get(name)
     if spec is None:
         if fmt is None:
@@ -43,8 +43,10 @@ def resolve(name: str, fmt: str | None) -> tuple[registry.DatasetSpec | None, tu
 
 
 def import_dataset(name: str, path=None, *, data_root=None, fmt: str | None = None, image_size: int | None = None,
-                   sha256: str | None = None, download: bool = False, stream=None) -> tuple[str, Path]:
-    """Import `path` as dataset `name`; returns ("imported" | "unchanged", cache folder)."""
+                   sha256: str | None = None, download: bool = False, replace: bool = False,
+                   stream=None) -> tuple[str, Path]:
+    """Import `path` as dataset `name`; returns ("imported" | "unchanged", cache folder). Another version of
+    `name` in the cache is refused unless `replace`."""
     if fmt is not None and fmt not in READERS:
         raise HarnessError(f"unknown format {fmt!r}; known: {', '.join(READERS)}")
     spec, formats = resolve(name, fmt)
@@ -67,9 +69,8 @@ def import_dataset(name: str, path=None, *, data_root=None, fmt: str | None = No
             raise HarnessError(f"{source.path}: sha256 is {digest}, expected {sha256.lower()} (checksum mismatch)")
     elif sha256:
         raise HarnessError(f"{source.path}: --sha256 checks an archive file, this is a directory")
-    root.mkdir(parents=True, exist_ok=True)
     wanted_transform = transforms.describe(transform_kind, size)
-    with FileLock(str(root / f".{name}.lock")):
+    with cache.writing(root, name):
         if digest and _unchanged(root, name, digest, wanted_transform, progress):
             return "unchanged", root / name
         progress.set_stage("reading")
@@ -82,6 +83,7 @@ def import_dataset(name: str, path=None, *, data_root=None, fmt: str | None = No
             digest = source.sha256(under=parsed.root)
             if _unchanged(root, name, digest, wanted_transform, progress):
                 return "unchanged", root / name
+        cache.check_vacant(root, name, replace)
         progress.set_stage("decoding")
         transform = transforms.make(transform_kind, size)
         splits = _decode_splits(name, source, parsed, transform, progress)
@@ -131,6 +133,7 @@ def _check(name: str, spec, fmt: str, parsed: Parsed, source: Source) -> None:
             raise HarnessError(f"{source.path}: no images found in {folders}: no file there has an accepted image "
                                f"extension ({describe_suffixes()})")
         raise HarnessError(f"{source.path}: no images found{where}; expected {READERS[fmt][1]}")
+    _check_labels(parsed, source)
     if spec is None:
         return
     missing = [s for s in spec.splits if s not in parsed.splits]
@@ -142,6 +145,16 @@ def _check(name: str, spec, fmt: str, parsed: Parsed, source: Source) -> None:
                            f"expected {READERS[fmt][1]}")
     if spec.num_classes is not None and fmt != "dtd" and len(parsed.classes) != spec.num_classes:
         raise HarnessError(f"{source.path}: found {len(parsed.classes)} classes, {name} has {spec.num_classes}")
+
+
+def _check_labels(parsed: Parsed, source: Source) -> None:
+    """Every label names one of the classes (-1: an unlabeled image, only where there are no classes)."""
+    low, high = (0, len(parsed.classes) - 1) if parsed.classes else (-1, -1)
+    for split, (_, labels) in parsed.splits.items():
+        bad = labels[(labels < low) | (labels > high)]
+        if len(bad):
+            raise HarnessError(f"{source.path}: the {split} split holds label {int(bad[0])}, expected "
+                               f"{low}..{high} ({len(parsed.classes)} classes)")
 
 
 def _label_names(spec, parsed: Parsed, root: Path, source: Source) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ already decoded uint8 arrays (pickles, .mat), plus int64 labels and the class na
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ import numpy as np
 from harness.data.sources import Source, one_line
 from harness.errors import HarnessError
 
+# Far above any benchmark's class count: a larger label is damage, and a dataset of that many classes would cost
+# memory per class (names, per-class counts) out of all proportion to the file.
+MAX_CLASSES = 100_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -42,6 +46,21 @@ def no_images_in(source: Source, folder: str) -> str:
 
 def is_image(rel: str) -> bool:
     return rel.lower().endswith(IMAGE_SUFFIXES)
+
+
+def labels_of(source: Source, rel: str, values) -> np.ndarray:
+    """Integer labels (N,) in 0..MAX_CLASSES-1 as int64, checked in their own dtype (a uint64 above 2**63 is not a
+    negative number) before anything is allocated per class."""
+    labels = np.asarray(values)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise HarnessError(f"{source.where(rel)}: expected integer labels (N,) in 0..{MAX_CLASSES - 1:,}, got "
+                           f"{labels.dtype} {labels.shape}")
+    if labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= MAX_CLASSES:
+            raise HarnessError(f"{source.where(rel)}: holds label {low if low < 0 else high}, expected labels "
+                               f"0..{MAX_CLASSES - 1:,}")
+    return labels.astype(np.int64)
 
 
 def _natural(s: str):
@@ -108,7 +127,7 @@ def _key(source: Source, rel: str, batch: dict, key: bytes):
 def _cifar_batch(source: Source, rel: str, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(source, rel)
     data = np.asarray(_key(source, rel, batch, b"data"))
-    labels = np.asarray(_key(source, rel, batch, label_key), dtype=np.int64)
+    labels = labels_of(source, rel, _key(source, rel, batch, label_key))
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise HarnessError(f"{source.where(rel)}: expected uint8 data (N, 3072) and N labels, "
                            f"got {data.dtype} {data.shape} and {len(labels)} labels")
@@ -305,7 +324,11 @@ def _npy(source: Source, rel: str) -> np.ndarray:
         shape, fortran, dtype = read_header(f)
         if dtype.hasobject:
             raise ValueError("it holds Python objects")
-        array = np.frombuffer(raw, dtype, count=int(np.prod(shape)), offset=f.tell())
+        count, held = math.prod(shape), len(raw) - f.tell()  # Python integers: a huge shape cannot wrap around
+        if count * dtype.itemsize > held:
+            raise ValueError(f"its header declares {dtype} {shape} ({count * dtype.itemsize:,} bytes), the file "
+                             f"holds {held:,} bytes")
+        array = np.frombuffer(raw, dtype, count=count, offset=f.tell())
     except ValueError as exc:
         raise HarnessError(f"{source.where(rel)}: not a readable .npy file ({one_line(exc)})") from None
     return array.reshape(shape, order="F" if fortran else "C")
@@ -322,11 +345,7 @@ def _npy_images(source: Source, rel: str, count: int, what: str) -> np.ndarray:
 
 
 def _npy_labels(source: Source, rel: str) -> np.ndarray:
-    labels = _npy(source, rel)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
-        raise HarnessError(f"{source.where(rel)}: expected non-negative integer labels (N,), got {labels.dtype} "
-                           f"{labels.shape}")
-    return labels.astype(np.int64)
+    return labels_of(source, rel, _npy(source, rel))
 
 
 def read_cifar_c(source: Source) -> Parsed | None:

@@ -7,23 +7,20 @@ cifar10-c PATH` (the released files) and `data corrupt cifar10` (generated here)
 """
 from __future__ import annotations
 
-import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from harness import __version__
-from harness.data import cache, corruptions, frost
+from harness.names import check as check_name
+from harness.data import cache, corruptions, frost, registry
 from harness.data.imageset import ImageSet
 from harness.data.progress import Progress
 from harness.errors import HarnessError
 
 FORMAT = "corrupt"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def default_name(dataset: str) -> str:
@@ -32,14 +29,20 @@ def default_name(dataset: str) -> str:
 
 def generate(dataset: str, names=corruptions.NAMES, severities=corruptions.SEVERITIES, name: str | None = None,
              data_root=None, seed: int = 0, images: int | None = None, frost_dir=None, batch_size: int = 1000,
-             stream=None) -> tuple[Path, dict[str, float]]:
+             replace: bool = False, stream=None) -> tuple[Path, dict[str, float]]:
     """Corrupt the test split of `dataset` (its first `images` images, default all) into the cache entry `name`
     (default `<dataset>-c`); returns (its folder, images/s per corruption).
 
-    Corruptions already in an entry generated from the same clean images with the same seed are kept; the ones
-    asked for are (re)made; anything else there (another source, the released files) is replaced whole."""
+    Corruptions added to an entry generated from the same clean images with the same seed join the ones there.
+    Anything else in an existing entry (a corruption asked for again, another source, the released files) is
+    refused unless `replace`: then the corruptions asked for are (re)made, and an entry of another source is
+    replaced whole."""
     from harness import data
 
+    name = check_name(default_name(dataset) if name is None else name, "--name")
+    spec = registry.DATASETS.get(name)
+    if spec is not None and "cifar-c" not in spec.formats:
+        raise HarnessError(f"--name {name!r} is a registered dataset, not a corrupted set; choose another name")
     names, severities = tuple(names), tuple(sorted(set(severities)))
     corruptions.check(names, severities)
     if len(set(names)) != len(names):
@@ -54,18 +57,16 @@ def generate(dataset: str, names=corruptions.NAMES, severities=corruptions.SEVER
     if clean.image_size != (corruptions.SIZE, corruptions.SIZE):
         h, w = clean.image_size
         raise HarnessError(f"{dataset} has {h}x{w} images; the CIFAR corruption parameters are for 32x32 images")
-    name = name or default_name(dataset)
-    if not _NAME.fullmatch(name):
-        raise HarnessError(f"--name {name!r}: expected a plain dataset name (letters, digits, '.', '_', '-'; no '/')")
     root = cache.data_root(data_root)
-    root.mkdir(parents=True, exist_ok=True)
     source = _source(root, dataset, len(clean), seed)
     progress = Progress(f"corrupt {dataset}", stream)
     rates = {}
-    with FileLock(str(root / f".{name}.lock")):
-        scratch = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-corrupt-", dir=root))
+    with cache.writing(root, name):
+        kept, old_meta = _kept(root, name, source, names)
+        if not old_meta or set(names) & set(old_meta["splits"]):  # anything but adding corruptions
+            cache.check_vacant(root, name, replace)
+        scratch = cache.temporary(root, name)
         try:
-            kept, old_meta = _kept(root, name, source, names)
             made = {}
             for corruption in names:
                 progress.set_stage(corruption)

@@ -17,9 +17,14 @@ def decimals(key: str) -> int:
 
 
 def number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A finite JSON number as a float, else None: an integer beyond a float's range (JSON allows 10**400) too."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        found = float(value)
+    except OverflowError:
+        return None
+    return found if math.isfinite(found) else None
 
 
 def digits(value: float, places: int) -> str:

@@ -30,6 +30,7 @@ from torch import nn
 
 from harness import data as hdata
 from harness import models, outliers, recipes, splits, train
+from harness.data.sources import one_line
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.profiles import get as get_profile
@@ -356,11 +357,22 @@ def load_user(ckpt: UserCheckpoint) -> tuple[nn.Module, dict]:
     return model.eval(), info
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be a checkpoint before it is even read, or None."""
+    if path.is_dir():
+        return f"checkpoint {path} is a directory; expected a state-dict file"
+    if not path.is_file():
+        return f"checkpoint file {path} does not exist"
+    if path.stat().st_size == 0:
+        return f"checkpoint {path} is empty (0 bytes): an interrupted download or save?"
+    return None
+
+
 def load_verified(path: str | os.PathLike, sha256: str):
     """torch.load(weights_only=True) of `path` after checking its sha256; mismatch or damage -> HarnessError."""
     path = Path(path)
-    if not path.is_file():
-        raise HarnessError(f"checkpoint {path} does not exist")
+    if not_a_file(path):
+        raise HarnessError(not_a_file(path))
     expected = sha256.lower().strip()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise HarnessError(f"sha256 for {path} must be 64 hex digits, got {sha256!r}")
@@ -374,7 +386,7 @@ def _load_weights_only(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, pickle with disallowed globals, not a torch file
-        raise HarnessError(f"cannot load checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]} "
+        raise HarnessError(f"cannot load checkpoint {path}: {exc.__class__.__name__}: {one_line(exc)} "
                            f"(truncated, damaged, or not a weights-only torch file; the harness never unpickles code: "
                            f"save the state dict alone, torch.save(model.state_dict(), PATH), and load that)") from None
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness import bands, checkpoints, models, splits
+from harness import bands, checkpoints, models, names, splits
 from harness import data as hdata
 from harness.bands import _scan, read_toml
 from harness.errors import HarnessError
@@ -275,7 +275,7 @@ def _typed(value, kind) -> bool:
 def load(path: str | Path) -> Entry:
     """One entry file, validated; any problem -> HarnessError '<file>:<line>: model entry NAME: field: ...'."""
     path = Path(path)
-    name = path.stem
+    name = names.check(path.stem, f"{path}: model entry name")  # it names the entry's download folder
     data, text = read_toml(path, f"model entry {name}")
     tables, top = _scan(text)
     lines = {key: f"{path}:{n}" for key, n in top.items()}

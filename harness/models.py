@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.data.sources import one_line
 from harness.errors import HarnessError
 
 __all__ = ["WideResNet", "ResNet18", "MLPHead", "VariationalHead", "create", "names", "spec", "backbone_modules",
@@ -264,7 +265,11 @@ def _from_factory(target: str, num_classes: int, drop_rate: float) -> nn.Module:
     except (ImportError, AttributeError) as exc:
         raise HarnessError(f"model {target!r}: cannot import {attr!r} from {module_name!r} ({exc}); the module must "
                            f"be importable (on PYTHONPATH)") from None
-    model = factory(num_classes=num_classes)
+    try:
+        model = factory(num_classes=num_classes)
+    except Exception as exc:  # the user's code: any error of its own, or a signature without num_classes
+        raise HarnessError(f"model {target!r}: {attr}(num_classes={num_classes}) failed ({type(exc).__name__}: "
+                           f"{one_line(exc)}); the factory must take num_classes and return the model") from None
     missing = [a for a in ("features", "fc", "feature_dim") if not hasattr(model, a)]
     if not isinstance(model, nn.Module) or missing:
         raise HarnessError(f"model {target!r}: the factory must return an nn.Module with features(x), fc and "

@@ -51,3 +51,36 @@ def seed_list(value: str) -> tuple[int, ...]:
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"expected distinct non-negative integers, got {value!r}")
     return seeds
+
+
+def split_names(value: str) -> tuple[bool, tuple[str, ...]]:
+    """`A,B` or `+A,B` -> (whether a leading + adds them, the names stripped of spaces): at least one, no repeats.
+    An empty value is refused: it would silently mean 'no change'."""
+    add = value.strip().startswith("+")
+    names = tuple(p.strip() for p in value.strip().removeprefix("+").split(","))
+    if not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"expected distinct comma-separated names (a leading + adds them), "
+                                         f"got {value!r}")
+    return add, names
+
+
+def name_list(value: str) -> str:
+    """An `A,B | +A,B` option as its canonical text (names stripped), so every reader of the option sees them so."""
+    add, names = split_names(value)
+    return "+" * add + ",".join(names)
+
+
+def shard_spec(value: str) -> tuple[int, int]:
+    """'K/N' with 1 <= K <= N -> (K, N)."""
+    try:
+        k, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 2/3, got {value!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected 1 <= K <= N, got {value!r}")
+    return k, n
+
+
+def shard(value: str) -> str:
+    shard_spec(value)
+    return value

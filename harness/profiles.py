@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from argparse import ArgumentTypeError
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness import names as name_rule
+from harness import options
 from harness.errors import HarnessError
 from harness.shift import ShiftPlan, parse_plan
 
@@ -28,6 +31,9 @@ _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "
 _OPTIONAL = {"train_limit", "test_limit", "ood_pool_limit", "aux_limit", "dry_run_of"}
 _PLAN_FIELDS = {"id", "upstream", "ood"}
 _PLAN_OPTIONAL = {"aux", "shift"}
+# Integers reach C (torch.set_num_threads, seeds, counts): a value beyond a C int is a typo, refused by its line.
+_MAX_INT = 2**31 - 1
+_MAX_THREADS = 4096
 
 
 @dataclass(frozen=True)
@@ -97,11 +103,10 @@ class Profile:
 
     def with_ood_sets(self, spec: str) -> Profile:
         """The profile with `--ood-sets` applied: `a,b` replaces every dataset's OOD sets, `+a,b` adds to them."""
-        add = spec.startswith("+")
-        names = [n.strip() for n in spec.removeprefix("+").split(",")]
-        if not names or any(not n for n in names) or len(set(names)) != len(names):
-            raise HarnessError(f"--ood-sets: expected distinct comma-separated names (a leading + adds them to "
-                               f"the profile's), got {spec!r}")
+        try:
+            add, names = options.split_names(spec)
+        except ArgumentTypeError as exc:
+            raise HarnessError(f"--ood-sets: {exc}") from None
         plans = tuple(replace(p, ood=tuple(dict.fromkeys((*p.ood, *names) if add else names))) for p in self.datasets)
         return replace(self, datasets=plans)
 
@@ -112,17 +117,16 @@ class _Lines:
     def __init__(self, path: Path, text: str):
         self.path, self.lines = path, text.splitlines()
 
-    def _header(self, header: str, nth: int = 0) -> int:
-        pattern = re.compile(r"^\s*" + re.escape(header) + r"\s*(#.*)?$")
-        hits = [i for i, line in enumerate(self.lines) if pattern.match(line)]
+    def _header(self, table: tuple[tuple[str, ...], bool], nth: int = 0) -> int:
+        hits = [i for i, line in enumerate(self.lines) if _table(line) == table]
         return hits[nth] if nth < len(hits) else 0
 
     def at(self, name: str, key: str | None = None, plan: int | None = None) -> str:
         """`file:line` of `[name]` (or its plan-th `[[name.datasets]]`), or of `key = ...` inside that table."""
-        start = self._header(f"[{name}]") if plan is None else self._header(f"[[{name}.datasets]]", plan)
+        start = self._header(((name,), False)) if plan is None else self._header(((name, "datasets"), True), plan)
         line = start
         if key is not None:
-            key_line = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+            key_line = re.compile(r"""^\s*(["']?)""" + re.escape(key) + r"\1\s*=")
             for i in range(start + 1, len(self.lines)):
                 if self.lines[i].lstrip().startswith("["):
                     break
@@ -130,6 +134,23 @@ class _Lines:
                     line = i
                     break
         return f"{self.path}:{line + 1}"
+
+
+def _table(line: str) -> tuple[tuple[str, ...], bool] | None:
+    """The key path of a table header line and whether it is an array table: `["od"]` and `[od]` alike."""
+    if not line.lstrip().startswith("["):
+        return None
+    try:
+        node = tomllib.loads(line)
+    except tomllib.TOMLDecodeError:
+        return None
+    keys, array = [], False
+    while isinstance(node, dict) and node:
+        key, node = next(iter(node.items()))
+        keys.append(key)
+        if isinstance(node, list):
+            array, node = True, node[0]
+    return tuple(keys), array
 
 
 def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], source: Source) -> Profile:
@@ -140,6 +161,8 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
 
     if not isinstance(raw, dict):
         fail("expected a table [NAME] of profile fields")
+    if name_rule.problem(name):  # the name becomes the results folder results/<name>
+        fail(name_rule.problem(name))
     missing, unknown = _REQUIRED - raw.keys(), raw.keys() - _REQUIRED - _OPTIONAL
     if unknown:
         key = sorted(unknown)[0]
@@ -147,14 +170,14 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
     if missing:
         fail(f"missing fields {sorted(missing)}")
 
-    def integer(key: str, low: int) -> None:
+    def integer(key: str, low: int, high: int = _MAX_INT) -> None:
         value = raw.get(key)
-        if key in raw and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-            fail(f"{key} must be an integer >= {low}, got {value!r}", key)
+        if key in raw and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
+            fail(f"{key} must be an integer in {low}..{high}, got {value!r}", key)
 
-    for key, low in (("cpu_threads", 0), ("num_to_avg", 1), ("eval_batch_size", 1), ("train_limit", 1),
-                     ("test_limit", 1), ("ood_pool_limit", 1), ("aux_limit", 1)):
-        integer(key, low)
+    integer("cpu_threads", 0, _MAX_THREADS)
+    for key in ("num_to_avg", "eval_batch_size", "train_limit", "test_limit", "ood_pool_limit", "aux_limit"):
+        integer(key, 1)
     for key in ("description", "model"):
         if not isinstance(raw[key], str) or not raw[key]:
             fail(f"{key} must be a non-empty string, got {raw[key]!r}", key)
@@ -170,16 +193,16 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
         fail(f"unknown model {raw['model']!r}; known: {', '.join(models.names())}", "model")
     seeds = raw["seeds"]
     if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
-            or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds)):
-        fail(f"seeds must be a non-empty list of distinct integers >= 0, got {seeds!r}", "seeds")
+            or any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= _MAX_INT for s in seeds)):
+        fail(f"seeds must be a non-empty list of distinct integers in 0..{_MAX_INT}, got {seeds!r}", "seeds")
     epochs = raw["epochs"]
     if not isinstance(epochs, dict):
         fail(f"epochs must be a table of recipe = count, got {epochs!r}", "epochs")
     for recipe, count in epochs.items():
         if recipe not in recipes.names():
             fail(f"epochs: unknown recipe {recipe!r}; known: {', '.join(recipes.names())}", "epochs")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            fail(f"epochs: {recipe} must be an integer >= 1, got {count!r}", "epochs")
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= _MAX_INT:
+            fail(f"epochs: {recipe} must be an integer in 1..{_MAX_INT}, got {count!r}", "epochs")
     if not isinstance(raw["datasets"], list) or not raw["datasets"]:
         fail(f"needs at least one [[{name}.datasets]] table (id, upstream, ood)")
     plans = []

@@ -10,9 +10,10 @@ same case list.
 """
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
 from collections.abc import Sequence
 
-from harness import recipes
+from harness import options, recipes
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.runner import LOADED
@@ -21,12 +22,9 @@ from harness.runner import LOADED
 def parse(spec: str) -> tuple[int, int]:
     """'K/N' with 1 <= K <= N -> (K, N)."""
     try:
-        k, n = (int(part) for part in spec.split("/"))
-    except ValueError:
-        raise HarnessError(f"--shard: expected K/N such as 2/3, got {spec!r}") from None
-    if not 1 <= k <= n:
-        raise HarnessError(f"--shard: expected 1 <= K <= N, got {spec!r}")
-    return k, n
+        return options.shard_spec(spec)
+    except ArgumentTypeError as exc:
+        raise HarnessError(f"--shard: {exc}") from None
 
 
 def trained_models(recipe: str, params: dict, dataset: str, seed: int, profile: Profile) -> set[tuple]:

@@ -91,12 +91,26 @@ def test_as_a_user_runs_it_on_the_smoke_profile(files, tmp_path):
     (["--model", "wrn-10-1", "--normalize", "0.5,0.5,0.5"], "--normalize: .*expected MEAN,STD .* got 3 values"),
     (["--model", "vgg16"], "--model: .*unknown model 'vgg16'"),
     (["--model", "wrn-10-1", "--num-classes", "10"], "the head has 5 classes, 10 were expected"),
+    # D2: a factory of another signature was a TypeError traceback
+    (["--model", "torch.nn:Linear"], r"model 'torch.nn:Linear': Linear\(num_classes=5\) failed \(TypeError: "),
+    (["--model", "wrn-10-1", "--name", "../../x"], "--name '../../x': expected a name of lower-case letters"),
 ])
 def test_bad_input_is_one_line_exit_2(files, capsys, options, message):
     assert cli.main(_evaluate(files, files["wrn"], *options)) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("error: ") and re.search(message, err), err
     assert not files["results"].exists()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.write_bytes(b""), "empty.pt is empty (0 bytes)"),  # D1: an IndexError traceback
+    (lambda path: path.mkdir(), "empty.pt is a directory; expected a state-dict file"),  # was "does not exist"
+])
+def test_an_empty_file_or_a_directory_is_named(files, tmp_path, capsys, make, message):
+    make(tmp_path / "empty.pt")
+    assert cli.main(_evaluate(files, tmp_path / "empty.pt", "--model", "wrn-10-1")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("error: --checkpoint: ") and message in err, err
 
 
 def test_missing_file_and_pickled_code(files, tmp_path, capsys):

@@ -106,3 +106,11 @@ def test_entry_band_on_the_mean_compares_only_the_papers_ood_sets(tmp_path):
     [other] = entry.band_verdicts("msp", metrics, ["gaussian", "blobs"])
     assert same["passed"] is True and other["passed"] is None and "not the paper's" in other["message"]
     assert entry.band_verdicts("energy", metrics, ["gaussian"]) == []
+
+
+@pytest.mark.parametrize("stem", ["..", "My Model", "checkpoints"])
+def test_an_entry_file_name_follows_the_name_rule(tmp_path, stem):
+    """An entry's name (its file's stem) names its download folder <data root>/checkpoints/models/<name>."""
+    (tmp_path / f"{stem}.toml").write_text(ENTRY)
+    with pytest.raises(HarnessError, match=re.escape(f"{stem}.toml: model entry name {stem!r}: ")):
+        model_entries.load_all(tmp_path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import cli, profiles
+from harness import cli, options, profiles
 from harness.errors import HarnessError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,14 +128,20 @@ def test_a_profile_file_typo_is_a_usage_error_with_file_and_line(data_root, tmp_
 
 @pytest.mark.parametrize("old, new, line, message", [
     ('model = "wrn-10-1"', 'model = "wrn-10-9"', 5, "unknown model 'wrn-10-9'"),
-    ("num_to_avg = 2", "num_to_avg = -2", 9, "num_to_avg must be an integer >= 1"),
+    ("num_to_avg = 2", "num_to_avg = -2", 9, "num_to_avg must be an integer in 1..2147483647, got -2"),
+    # D7: a number beyond a C int reached torch.set_num_threads: INTERNALERROR> ValueError: Overflow
+    ("cpu_threads = 2", "cpu_threads = 1000000000000", 6, "cpu_threads must be an integer in 0..4096"),
+    ("seeds = [0]", "seeds = [4294967296]", 11, "seeds must be a non-empty list of distinct integers in 0.."),
+    # D8: the name becomes results/<name>: a path-like name wrote two folders above the working directory
+    ("[tiny]", '["../../escaped"]', 2, "profile '../../escaped': expected a name of lower-case letters"),
+    ("[tiny]", '["a/b"]', 2, "profile 'a/b': expected a name"),
     ("seeds = [0]", "seeds = []", 11, "seeds must be a non-empty list"),
-    ("epochs = { scratch = 1 }", "epochs = { scratch = 0 }", 12, "epochs: scratch must be an integer >= 1"),
+    ("epochs = { scratch = 1 }", "epochs = { scratch = 0 }", 12, "epochs: scratch must be an integer in 1.."),
     ("epochs = { scratch = 1 }", "epochs = { scrach = 1 }", 12, "epochs: unknown recipe 'scrach'"),
     ('id = "my-data"', 'id = "my-dta"', 15, "id: unknown dataset 'my-dta'"),
     ('upstream = "digits-5-9"\n', "", 14, "check ['upstream']"),
     ('"my-ood"]', '"my-odd"]', 17, "ood: unknown OOD set 'my-odd'"),
-    ('loader = "fast"', 'loader = "fast"\ntrain_limit = 0', 9, "train_limit must be an integer >= 1"),
+    ('loader = "fast"', 'loader = "fast"\ntrain_limit = 0', 9, "train_limit must be an integer in 1.."),
     ("[tiny]", "[tiny", 2, "invalid TOML"),
 ])
 def test_profile_file_errors_name_file_line_and_field(data_root, tmp_path, old, new, line, message):
@@ -146,10 +152,45 @@ def test_profile_file_errors_name_file_line_and_field(data_root, tmp_path, old, 
     assert str(err.value).startswith(f"{file}:{line}: ") and message in str(err.value)
 
 
+@pytest.mark.parametrize("old, new, line, message", [
+    ('id = "my-data"', 'id = "my-dta"', 15, "id: unknown dataset 'my-dta'"),
+    ('"my-ood"]', '"my-odd"]', 17, "ood: unknown OOD set 'my-odd'"),
+    ('model = "wrn-10-1"', "'model' = \"wrn-10-9\"", 5, "unknown model 'wrn-10-9'"),
+])
+def test_profile_file_errors_name_the_line_under_quoted_table_names(data_root, tmp_path, old, new, line, message):
+    """D9: with `["tiny"]` and `[["tiny".datasets]]` the errors named line 1."""
+    file = tmp_path / "p.toml"
+    file.write_text(PROFILE.replace("[tiny]", '[ "tiny" ]').replace("[[tiny.datasets]]", "[['tiny'.datasets]]")
+                    .replace(old, new, 1))
+    with pytest.raises(HarnessError) as err:
+        profiles.load_file(file, lambda n: n in {"digits-5-9", "gaussian", "my-data", "my-ood"})
+    assert str(err.value).startswith(f"{file}:{line}: ") and message in str(err.value)
+
+
 def test_ood_sets_replace_or_add():
     smoke = profiles.get("smoke")
     assert smoke.with_ood_sets("gaussian,my-ood").ood_sets == ("gaussian", "my-ood")
     assert smoke.with_ood_sets("+my-ood,gaussian").ood_sets == smoke.ood_sets + ("my-ood",)
-    for bad in ("", "+", "a,,b", "a,a"):
+    for bad in ("", "+", "a,,b", "a,a", " , "):
         with pytest.raises(HarnessError, match="--ood-sets"):
             smoke.with_ood_sets(bad)
+    # D10: names are stripped, as the docs say
+    assert smoke.with_ood_sets(" gaussian , blobs ").ood_sets == ("gaussian", "blobs")
+    assert smoke.with_ood_sets(" +blobs ").ood_sets == smoke.ood_sets
+
+
+@pytest.mark.parametrize("argument", ["--ood-sets=", "--ood-sets= , ", "--shard=", "--shard=3/2"])
+def test_empty_ood_sets_and_shard_are_usage_errors(argument):
+    """D10: `--ood-sets ''` and `--shard ''` exited 0 and ran the full case list. The options' types
+    (conftest.py) refuse them as pytest parses them, before any case is collected."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", argument,
+                          "tests/conftest.py"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    option = argument.partition("=")[0]
+    assert out.returncode == 4 and f"error: argument {option}: expected" in out.stderr, out.stderr
+
+
+def test_ood_sets_option_hands_on_stripped_names():
+    """D10: `--ood-sets ' gaussian , blobs '` was refused as unknown dataset ' gaussian '; every reader of the
+    option (the profile, the availability check) gets the canonical text."""
+    assert options.name_list(" gaussian , blobs ") == "gaussian,blobs"
+    assert options.name_list(" + a ,b") == "+a,b"

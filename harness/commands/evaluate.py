@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import model_entries, models, options, profiles, store
+from harness import checkpoints, model_entries, models, names, options, profiles, store
 from harness import data as hdata
 from harness import scores as hscores
 from harness.errors import HarnessError
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-classes", type=options.positive_int, help="classes of the head (default: the dataset's)")
     p.add_argument("--trained-on", action="append", metavar="DATASET:SPLIT",
                    help="data the model was trained on (repeatable): refused if it holds test images of --dataset")
-    p.add_argument("--name", help="the name in the case id (default: the file's stem)")
+    p.add_argument("--name", help=f"the name in the case id (default: the file's stem): {names.RULE}")
     p.add_argument("--score", nargs="+", default=["msp"], metavar="S", help=f"scores ({', '.join(hscores.names())})")
     p.add_argument("--profile", help="whose test set, OOD sets and repetitions (default: the paper profile when it "
                                      "has the dataset, else the first profile that has it)")
@@ -62,7 +62,8 @@ def _one_off(args) -> model_entries.Entry:
     path = Path(args.checkpoint).expanduser()
     where = {"": "--checkpoint", "architecture": "--model", "dataset": "--dataset", "checkpoint.sha256": "--sha256",
              "normalize": "--normalize", "provenance.trained_on": "--trained-on"}
-    entry = model_entries.Entry(name=store.slug(args.name or path.stem), architecture=args.model, num_classes=1,
+    name = store.slug(path.stem) if args.name is None else names.check(args.name, "--name")
+    entry = model_entries.Entry(name=name, architecture=args.model, num_classes=1,
                                 dataset=args.dataset, path=str(path), where=where)
     if args.sha256 is not None:
         entry.sha256 = args.sha256.strip().lower()
@@ -90,8 +91,8 @@ def _one_off(args) -> model_entries.Entry:
         if item.count(":") != 1 or not all(item.split(":")):
             entry.fail("provenance.trained_on", f"expected DATASET:SPLIT, got {item!r}")
     entry.trained_on = tuple(args.trained_on or ())
-    if not path.is_file():
-        entry.fail("checkpoint", f"checkpoint file {path} does not exist")
+    if checkpoints.not_a_file(path):
+        entry.fail("checkpoint", checkpoints.not_a_file(path))
     return entry
 
 

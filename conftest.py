@@ -17,7 +17,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile-file", default=None, metavar="PATH",
                     help="a TOML file in the format of harness/profiles.toml: its profiles join (or, by name, "
                          "replace) the built-in ones for this run")
-    group.addoption("--ood-sets", default=None, metavar="A,B | +A,B",
+    group.addoption("--ood-sets", default=None, metavar="A,B | +A,B", type=options.name_list,
                     help="replace the profile's OOD sets (A,B) or add to them (+A,B): synthetic kinds or imported "
                          "datasets; baselines gate only the profile's own sets")
     group.addoption("--data-root", default=None, type=options.directory,
@@ -35,7 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "checkpoint URLs (off: offline)")
     group.addoption("--cache-dir", default=None, type=options.directory,
                     help="trained-checkpoint cache (default: <data root>/checkpoints)")
-    group.addoption("--shard", default=None, metavar="K/N",
+    group.addoption("--shard", default=None, metavar="K/N", type=options.shard,
                     help="run the K-th of N deterministic parts of the case list (1 <= K <= N); every model's "
                          "cases stay on one shard")
     group.addoption("--allow-skips", action="store_true",

@@ -63,11 +63,13 @@ def tree(folder) -> dict[str, str]:
     return out
 
 
-def outside(before: dict[str, str], after: dict[str, str], name: str) -> dict[str, tuple]:
-    """What changed, except the command's own target: its lock file, and `name` where it is a new dataset."""
+def outside(before: dict[str, str], after: dict[str, str], name: str, replace: bool = False) -> dict[str, tuple]:
+    """What changed, except the command's own target: its lock file, and `name` where it is a new dataset (or
+    any dataset, with --replace)."""
     own = ()
     if names.problem(name) is None:
-        own = (f"root/.{name}.lock",) if f"root/{name}/" in before else (f"root/{name}", f"root/.{name}.lock")
+        mine = replace or f"root/{name}/" not in before
+        own = (f"root/{name}", f"root/.{name}.lock") if mine else (f"root/.{name}.lock",)
     keys = (before.keys() | after.keys())
     return {k: (before.get(k), after.get(k)) for k in keys
             if before.get(k) != after.get(k) and not k.startswith(own)}
@@ -79,16 +81,17 @@ FIXTURES_OK = settings(max_examples=40, suppress_health_check=[HealthCheck.funct
 
 
 @FIXTURES_OK
-@given(name=NAMES)
-def test_any_import_name_touches_nothing_but_its_own_folder(sandbox, name):
+@given(name=NAMES, replace=st.booleans())
+def test_any_import_name_touches_nothing_but_its_own_folder(sandbox, name, replace):
     before = tree(sandbox)
-    rc = run_quiet("import", name, sandbox / "src", "--format", "folder", "--data-root", sandbox / "root")
-    after = tree(sandbox)
-    assert outside(before, after, name) == {}
+    rc = run_quiet("import", name, sandbox / "src", "--format", "folder", "--data-root", sandbox / "root",
+                   *["--replace"] * replace)
+    assert outside(before, tree(sandbox), name, replace) == {}
     assert rc in (0, 2) and (rc == 2 or not names.problem(name))
     if rc == 0:
         assert cache.read_metadata(sandbox / "root", name)["splits"]["test"]["count"] == 1
-        shutil.rmtree(sandbox / "root" / name)
+        if f"root/{name}/" not in before:
+            shutil.rmtree(sandbox / "root" / name)
 
 
 @FIXTURES_OK

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import profiles
+from harness import profiles, spread
 from harness.runner import Case, failures
 
 
@@ -38,12 +38,31 @@ def assert_verdicts(record: dict) -> None:
         pytest.fail(f"{record['case_id']} ({record['path']}):\n  " + "\n  ".join(problems), pytrace=False)
 
 
-def enforce_claims(session, label: str, verdicts: list) -> None:
-    """Fail on claim misses; in a dry run (profile `dry_run_of`), list every verdict in the end-of-run summary
-    instead, marked dry-run: the sizes are cut to the bone, so the path is checked, not the numbers."""
+def enforce_claims(session, label: str, by_seed: dict[int, list]) -> None:
+    """Fail on claim misses, given {seed: [ClaimVerdict]}: each seed's verdict (a paper claim's margin, or a standing
+    claim's regression interval), and, in a run of at least spread.MIN_SEEDS seeds, the direction itself: a
+    standing claim must stand again by its test over the run's own gaps. Findings are reported, never enforced.
+    In a dry run (profile `dry_run_of`), every verdict goes to the end-of-run summary instead, marked dry-run: the
+    sizes are cut to the bone, so the path is checked, not the numbers."""
+    lines = [(v.passed is False, f"seed {seed}: {v.message()}") for seed, verdicts in by_seed.items()
+             for v in verdicts]
+    for claim, gaps in _gaps_by_claim(by_seed).items():
+        if claim.decision is not None and claim.decision.stands and len(gaps) >= spread.MIN_SEEDS:
+            again = spread.decide(gaps, claim.level)
+            lines.append((not again.stands, f"seeds {', '.join(map(str, by_seed))}: "
+                                            f"{' vs '.join(claim.sides())} on {claim.metric}: {again.text()}"))
     if session.ctx.profile.dry_run_of:
-        outcome = {True: "pass", False: "FAIL", None: "not measured"}
-        session.dry_run_claims += [f"[dry-run] {label}: {outcome[v.passed]} - {v.message()}" for v in verdicts]
+        session.dry_run_claims += [f"[dry-run] {label}: {'FAIL' if bad else 'reported'} - {line}"
+                                   for bad, line in lines]
         return
-    failed = [v.message() for v in verdicts if v.passed is False]
-    assert not failed, "\n".join(failed)
+    failed = [line for bad, line in lines if bad]
+    assert not failed, f"{label}:\n" + "\n".join(failed)
+
+
+def _gaps_by_claim(by_seed: dict[int, list]) -> dict:
+    gaps: dict = {}
+    for verdicts in by_seed.values():
+        for v in verdicts:
+            if v.gap is not None:
+                gaps.setdefault(v.claim, []).append(v.gap)
+    return gaps

@@ -170,10 +170,24 @@ def skipped_summary() -> str | None:
             f"pass --allow-skips to exit 0 anyway")
 
 
+def ungated_summary(records: list[dict]) -> str | None:
+    """One line when this run wrote records and no gate checked any of them (a run that checked nothing must not
+    pass unnoticed), else None."""
+    if not records or any(runner.checked(r) for r in records):
+        return None
+    reasons = collections.Counter(r["verdicts"].get("not_gated") or "no band or baseline applies" for r in records)
+    reason, count = reasons.most_common(1)[0]
+    return (f"none of the {len(records)} records of this run was checked by a gate ({count} because: {reason}); "
+            f"pass --allow-ungated to exit 0 anyway")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return
     if session.exitstatus == 0 and skipped_summary() and not session.config.getoption("--allow-skips"):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if (session.exitstatus == 0 and not session.config.getoption("--allow-ungated")
+            and ungated_summary(_run_records(session.config))):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -182,14 +196,21 @@ def _written_at(record: dict) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+def _run_records(config: pytest.Config) -> list[dict]:
+    """The records this run wrote (read from disk, so that xdist workers' records are included)."""
+    if _CONTEXT_KEY not in config.stash:
+        return []
+    records, _ = store.read_records(config.stash[_CONTEXT_KEY].results_dir)
+    started = config.stash.get(_START_KEY, 0.0)
+    return [r for r in records if _written_at(r) >= int(started)]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """A table of this run's records; read from disk so that xdist workers' results are included."""
     if hasattr(config, "workerinput"):
         return
     ctx = config.stash[_CONTEXT_KEY]
-    started = config.stash.get(_START_KEY, 0.0)
-    records, _ = store.read_records(ctx.results_dir)
-    mine = [r for r in records if _written_at(r) >= int(started)]
+    mine = _run_records(config)
     if mine:
         terminalreporter.section("uncertainty harness results")
         for line in summary_table(mine):
@@ -203,3 +224,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     skipped = skipped_summary()
     if skipped:
         terminalreporter.write_line(f"harness: {skipped}", red=not config.getoption("--allow-skips"), bold=True)
+    ungated = ungated_summary(mine)
+    if ungated:
+        terminalreporter.write_line(f"harness: {ungated}", red=not config.getoption("--allow-ungated"), bold=True)

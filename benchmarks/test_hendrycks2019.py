@@ -30,11 +30,16 @@ def test_direction_claims(claim_dataset, harness_session):
     """Fine-tuned beats scratch by the paper's stated margins (paper profile; after both cases have run)."""
     if not banded(harness_session.ctx.profile):
         pytest.skip("direction claims are checked on the paper profile only (the smoke/mini models are too small)")
-    runs = {r["recipe"]["name"]: r for r in harness_session.results
-            if r["dataset"] == claim_dataset and r["group"] == "hendrycks2019"}
-    if set(RECIPES) - runs.keys():
-        pytest.skip(f"needs both {RECIPES} cases of {claim_dataset} in this run; got {sorted(runs)}")
-    upstream = runs["finetune"]["recipe"]["pretrain_dataset"]
-    verdicts = bands.check_claims(harness_session.claims(), claim_dataset,
-                                  {name: r["report"]["metrics"] for name, r in runs.items()}, upstream=upstream)
-    enforce_claims(harness_session, f"{claim_dataset} hendrycks2019", verdicts)
+    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset and r["group"] == "hendrycks2019"]
+    by_seed = {}
+    for seed in sorted({r["seed"] for r in mine}):
+        runs = {r["recipe"]["name"]: r for r in mine if r["seed"] == seed}
+        if set(RECIPES) - runs.keys():
+            pytest.skip(f"needs both {RECIPES} cases of {claim_dataset} in this run, for each seed; "
+                        f"seed {seed} has {sorted(runs)}")
+        by_seed[seed] = bands.check_claims(harness_session.claims(), claim_dataset,
+                                           {name: r["report"]["metrics"] for name, r in runs.items()},
+                                           upstream=runs["finetune"]["recipe"]["pretrain_dataset"])
+    if not by_seed:
+        pytest.skip(f"needs both {RECIPES} cases of {claim_dataset} in this run")
+    enforce_claims(harness_session, f"{claim_dataset} hendrycks2019", by_seed)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from harness import spread
 from harness.errors import HarnessError
 
 if sys.version_info >= (3, 11):
@@ -89,7 +90,7 @@ class Claim:
     recipe: str
     baseline: str
     direction: str
-    margin: float
+    margin: float  # a paper claim's; a claim set on seeds (`gaps`) is decided by its test instead, margin 0
     paper_gap: float
     source: str
     rationale: str
@@ -101,6 +102,15 @@ class Claim:
     # The baseline's score when it differs from `score` (a claim that one score beats another on one model:
     # recipe == baseline); None = `score`.
     baseline_score: str | None = None
+    # A claim measured at CPU scale: the per-seed gaps it was set on (gap > 0: the claimed direction) and the level
+    # of the one-sided t-test that decides it (harness.spread.decide). Without gaps: a paper claim with a margin.
+    seeds: tuple[int, ...] = ()
+    gaps: tuple[float, ...] = ()
+    level: float = 0.95
+
+    @property
+    def decision(self) -> spread.Decision | None:
+        return spread.decide(self.gaps, self.level) if self.gaps else None
 
     @property
     def scores(self) -> tuple[str, str]:
@@ -168,7 +178,12 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ClaimVerdict:
-    """One direction claim checked. gap > 0 means `recipe` is better; passed is None when a side is missing."""
+    """One direction claim checked. gap > 0 means `recipe` is better; passed is None when a side is missing, or
+    when the claim is a finding (its seeds did not decide the direction: reported, never enforced).
+
+    A paper claim passes when gap >= margin. A claim set on per-seed gaps that stands passes when the gap falls
+    where its seeds' gaps fell, widened as the spread tier widens (harness.spread.bounds: a seed or a kind of
+    machine cannot fail it, a broken recipe can); [low, high] is that interval."""
     dataset: str
     metric: str
     recipe: str
@@ -182,10 +197,20 @@ class ClaimVerdict:
     proxy: bool
     claim: Claim = field(repr=False, compare=False)
     upstream: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def mode(self) -> str:
+        """"margin" (a paper claim), "regression" (a standing claim set on seeds) or "finding" (not standing)."""
+        decision = self.claim.decision
+        return "margin" if decision is None else "regression" if decision.stands else "finding"
 
     @property
     def status(self) -> str:
-        return "not measured" if self.passed is None else "pass" if self.passed else "fail"
+        if self.gap is None:
+            return "not measured"
+        return "finding" if self.passed is None else "pass" if self.passed else "fail"
 
     def message(self) -> str:
         recipe, baseline = self.claim.sides()
@@ -193,17 +218,25 @@ class ClaimVerdict:
             head = f"{recipe} beats {baseline} on {self.metric}"
         else:
             head = f"{recipe} has lower {self.metric} than {baseline}"
-        context = f"needs >= {self.margin:.2f}; paper {self.paper_gap:.2f}; source: {self.source}"
+        if self.mode == "margin":
+            context = f"needs >= {self.margin:.2f}"
+        else:
+            context = f"set on seeds {', '.join(map(str, self.claim.seeds))}: {self.claim.decision.text()}"
+            if self.mode == "regression":
+                context += f"; needs a gap in [{self.low:.4g}, {self.high:.4g}]"
+        context += f"; paper {self.paper_gap:.2f}; source: {self.source}"
         if self.proxy:
             context += _proxy_text(self.claim.proxy_unless_upstream, self.upstream)
-        if self.passed is None:
+        if self.gap is None:
             return f"{self.dataset}: claim '{head}' not measured ({context})"
-        return f"{self.dataset}: {head} by {self.gap:.2f} ({'ok' if self.passed else 'FAILED'}: {context})"
+        outcome = "finding, not enforced" if self.mode == "finding" else "ok" if self.passed else "FAILED"
+        return f"{self.dataset}: {head} by {self.gap:.4g} ({outcome}: {context})"
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "metric": self.metric, "recipe": self.recipe, "baseline": self.baseline,
                 "direction": self.direction, "margin": self.margin, "gap": self.gap, "paper_gap": self.paper_gap,
-                "source": self.source, "passed": self.passed, "proxy": self.proxy, "message": self.message()}
+                "source": self.source, "passed": self.passed, "proxy": self.proxy, "mode": self.mode,
+                "message": self.message()}
 
 
 # ---------------------------------------------------------------- loading
@@ -218,9 +251,10 @@ _CLAIM_FIELDS = {
     "paper": str, "dataset": str, "score": str, "metric": str, "recipe": str, "baseline": str,
     "direction": str, "margin": float, "paper_gap": float, "source": str, "rationale": str,
     "proxy_unless_upstream": str, "note": str, "profiles": list, "baseline_score": str,
+    "seeds": "seeds", "gaps": "gaps", "level": float,
 }
-_CLAIM_REQUIRED = tuple(k for k in _CLAIM_FIELDS
-                        if k not in ("proxy_unless_upstream", "note", "profiles", "baseline_score"))
+_CLAIM_REQUIRED = tuple(k for k in _CLAIM_FIELDS if k not in (
+    "proxy_unless_upstream", "note", "profiles", "baseline_score", "seeds", "gaps", "level", "margin"))
 _NAMED = ("paper", "dataset", "recipe", "score", "baseline", "proxy_unless_upstream", "baseline_score")
 _KINDS = {"band": (_BAND_FIELDS, _BAND_REQUIRED), "claim": (_CLAIM_FIELDS, _CLAIM_REQUIRED)}
 
@@ -313,6 +347,14 @@ def _check_entry(kind: str, index: int, entry: Mapping, table: _Table, where: _L
             ok = isinstance(value, list) and bool(value) and all(isinstance(v, str) and _NAME_RE.match(v)
                                                                   for v in value)
             wanted = "a non-empty list of profile names"
+        elif fields[key] == "seeds":
+            ok = isinstance(value, list) and bool(value) and len(set(value)) == len(value) and all(
+                isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in value)
+            wanted = "a non-empty list of distinct seeds (integers >= 0)"
+        elif fields[key] == "gaps":
+            ok = isinstance(value, list) and bool(value) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            wanted = "a non-empty list of finite numbers"
         else:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             wanted = "a finite number"
@@ -361,17 +403,26 @@ def _claim(index: int, entry: Mapping, table: _Table, where: _Located) -> Claim:
     if entry["direction"] not in ("higher", "lower"):
         where.fail(table.at("direction"), f"{label}: direction must be 'higher' or 'lower' (which way is better), "
                                             f"got {entry['direction']!r}")
-    if entry["margin"] < 0:
+    if ("margin" in entry) == ("gaps" in entry):
+        where.fail(table.at("margin"), f"{label}: give 'margin' (a paper claim) or 'seeds' and 'gaps' (a claim "
+                                       f"measured over seeds, decided by its test), not both or neither")
+    if entry.get("margin", 0) < 0:
         where.fail(table.at("margin"), f"{label}: margin must be >= 0, got {entry['margin']}")
     if entry.get("baseline_score") == entry["score"]:
         where.fail(table.at("baseline_score"), f"{label}: baseline_score equals score; leave it out")
     if entry["recipe"] == entry["baseline"] and "baseline_score" not in entry:
         where.fail(table.at("baseline"), f"{label}: recipe and baseline are both {entry['recipe']!r} "
                                          f"(set baseline_score to compare two scores on one model)")
+    if ("seeds" in entry) != ("gaps" in entry) or len(entry.get("seeds", ())) != len(entry.get("gaps", ())):
+        where.fail(table.at("gaps"), f"{label}: 'seeds' and 'gaps' go together, one gap per seed")
+    if not 0.5 < entry.get("level", 0.95) < 1:
+        where.fail(table.at("level"), f"{label}: level must be between 0.5 and 1, got {entry['level']}")
     return Claim(entry["paper"], entry["dataset"], entry["score"], entry["metric"], entry["recipe"],
-                 entry["baseline"], entry["direction"], float(entry["margin"]), float(entry["paper_gap"]),
+                 entry["baseline"], entry["direction"], float(entry.get("margin", 0)), float(entry["paper_gap"]),
                  entry["source"], entry["rationale"], entry.get("proxy_unless_upstream"), entry.get("note"),
-                 where.path, table.line, tuple(entry.get("profiles", ["paper"])), entry.get("baseline_score"))
+                 where.path, table.line, tuple(entry.get("profiles", ["paper"])), entry.get("baseline_score"),
+                 tuple(entry.get("seeds", ())), tuple(float(g) for g in entry.get("gaps", ())),
+                 float(entry.get("level", 0.95)))
 
 
 def _band_key(b: Band) -> tuple:
@@ -515,8 +566,13 @@ def check_claims(claims: BandFile | Iterable[Claim], dataset: str, results_by_re
         gap = None
         if ours is not None and theirs is not None:
             gap = ours - theirs if claim.direction == "higher" else theirs - ours
-        passed = None if gap is None else gap >= claim.margin
+        low = high = None
+        if claim.decision is None:
+            passed = None if gap is None else gap >= claim.margin
+        else:
+            low, high = spread.bounds(spread.summarize(claim.gaps), spread.tolerance_for(claim.metric))
+            passed = None if gap is None or not claim.decision.stands else low <= gap <= high
         verdicts.append(ClaimVerdict(claim.dataset, claim.metric, claim.recipe, claim.baseline, claim.direction,
                                      claim.margin, gap, claim.paper_gap, claim.source, passed,
-                                     _is_proxy(claim.proxy_unless_upstream, upstream), claim, upstream))
+                                     _is_proxy(claim.proxy_unless_upstream, upstream), claim, upstream, low, high))
     return verdicts

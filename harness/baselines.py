@@ -1,36 +1,39 @@
-"""Regression baselines: the metrics of a profile's cases from real runs, checked within stated tolerances.
+"""Regression baselines: the metrics of a profile's cases from real runs, checked in two tiers.
 
-`benchmarks/baselines/<profile>.json` is written by `python -m harness baseline update` from result records;
-every case of that profile then checks each metric's mean against it.
+`benchmarks/baselines/<profile>.json` is written by `python -m harness baseline update` from result records.
+- **Spread tier** (every machine): per case and metric, the distribution over several training seeds (mean, std,
+  min, max, n); a run on any machine, at any seed, must fall inside it as harness.spread widens it.
+- **Exact tier** (one kind of machine): per case and baseline seed, the metrics as measured on a machine with a
+  given kernel probe (harness.machine); a run on that kind reproduces them bit for bit, so they gate within the
+  tight TOLERANCES below.
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import tempfile
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from harness import machine, profiles
+from harness import machine, profiles, spread
 from harness.errors import HarnessError
 from harness.profiles import Profile
+from harness.spread import tolerance_for
 from harness.store import read_records
 
 BASELINE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines"
-GATED_PROFILES = ("smoke", "mini")  # the deterministic CPU profiles; paper runs are gated by the bands instead
-FORMAT_VERSION = 1
+# The deterministic CPU profiles, and the training seeds the spread tier of each is built from at least; paper
+# runs are gated by the bands instead.
+GATED_PROFILES = {"smoke": 5, "mini": 3}
+FORMAT_VERSION = 2
 
-# Absolute tolerances, first matching pattern wins. CPU profiles are deterministic on a given CPU and thread
-# count (two runs give identical records); the tolerance only absorbs float differences between CPU kernels
-# (e.g. AVX2 vs AVX-512) that a few training epochs amplify. A broken metric moves far more than this.
-TOLERANCES = {
-    "calib*/nll": 0.05,  # calib/nll and its views (calib@T/nll at the fitted temperature, calib@M1/nll)
-    "calib*/brier": 0.02,
-    "*": 0.5,
-}
+# Exact tier: absolute tolerances (harness.spread.TOLERANCES, first matching pattern wins). CPU profiles are
+# deterministic on a given CPU and thread count (two runs give identical records); the tolerance only absorbs float
+# differences that do not change the kernel probe. The spread tier uses them as its floor.
+TOLERANCES = spread.TOLERANCES
 
 
 @dataclass(frozen=True)
@@ -40,23 +43,35 @@ class BaselineVerdict:
     expected: float
     tolerance: float
     passed: bool
+    tier: str = "exact"
+    low: float | None = None  # spread tier: the interval of harness.spread.bounds
+    high: float | None = None
+    n: int | None = None  # spread tier: the number of seeds
 
     def message(self) -> str:
+        if self.tier == "spread":
+            where = (f"spread of {self.n} seeds [{self.low:.4f}, {self.high:.4f}] (mean {self.expected:.4f}, "
+                     f"widened by {self.tolerance:.4g})")
+            if self.measured is None:
+                return f"{self.metric}: missing from the run ({where})"
+            return f"{self.metric} = {self.measured:.4f}, {where}"
         if self.measured is None:
             return f"{self.metric}: missing from the run (baseline {self.expected:.4f})"
         return (f"{self.metric} = {self.measured:.4f}, baseline {self.expected:.4f} +- {self.tolerance:g} "
                 f"(moved by {self.measured - self.expected:+.4f})")
 
     def to_json(self) -> dict:
-        return {"metric": self.metric, "measured": self.measured, "expected": self.expected,
-                "tolerance": self.tolerance, "passed": self.passed, "message": self.message()}
+        out = {"metric": self.metric, "measured": self.measured, "expected": self.expected,
+               "tolerance": self.tolerance, "passed": self.passed, "tier": self.tier, "message": self.message()}
+        if self.tier == "spread":
+            out.update(low=self.low, high=self.high, n=self.n)
+        return out
 
 
-def tolerance_for(metric: str, tolerances: dict[str, float]) -> float:
-    for pattern, tol in tolerances.items():
-        if fnmatch.fnmatchcase(metric, pattern):
-            return tol
-    raise HarnessError(f"no tolerance pattern matches metric {metric!r}")
+def tiers(verdicts: list[dict] | None) -> list[str]:
+    """The tiers that gated a record, in a fixed order ("exact" before "spread")."""
+    present = {v.get("tier", "exact") for v in verdicts or []}
+    return [tier for tier in ("exact", "spread") if tier in present]
 
 
 def path_for(profile: str, directory: Path = BASELINE_DIR) -> Path:
@@ -71,7 +86,8 @@ def load(profile: str, directory: Path = BASELINE_DIR) -> dict | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
-    if data.get("format_version") != FORMAT_VERSION or not isinstance(data.get("cases"), dict):
+    if (data.get("format_version") != FORMAT_VERSION or not isinstance(data.get("cases"), dict)
+            or not isinstance(data.get("spread"), dict)):
         raise HarnessError(f"{path}: not a baseline file of format {FORMAT_VERSION} "
                            "(rewrite it with `python -m harness baseline update`)")
     return data
@@ -84,8 +100,9 @@ def case_key(record: dict) -> str:
 def not_gated(record: dict, profile: Profile) -> str | None:
     """Why the baseline does not gate this record, or None when it does.
 
-    A baseline holds the built-in profile's default seeds and repetitions; a run with other seeds (`--seeds`) or another
-    number of OOD repetitions (`--num-to-avg`) is measured and recorded, but there is nothing to compare it with.
+    Only a deliberate change of what is measured takes a record out of the gate: a profile of the user's own, a
+    dry run, or another number of OOD repetitions (`--num-to-avg`: another estimator spread than the baseline's).
+    Another seed or another kind of machine is still gated, by the spread tier.
     """
     if profile.source is not None and not profile.source.builtin:
         return (f"profile {profile.name!r} comes from {profile.source.file}; baselines and bands gate the "
@@ -95,9 +112,6 @@ def not_gated(record: dict, profile: Profile) -> str | None:
                 f"reported, not enforced (the sizes are cut to the bone)")
     if profile.name not in GATED_PROFILES:
         return None
-    if record["seed"] not in profile.seeds:
-        return (f"seed {record['seed']} is not a baseline seed of profile {profile.name!r} "
-                f"(baseline seeds: {', '.join(map(str, profile.seeds))})")
     repetitions = record["report"].get("num_to_avg")
     if repetitions != profile.num_to_avg:
         return (f"num_to_avg {repetitions} differs from the {profile.num_to_avg} OOD repetitions "
@@ -113,7 +127,7 @@ def _own_kind(baseline: dict, key: str, probe: str) -> bool:
 
 
 def entry(record: dict, baseline: dict, probe: str | None = None) -> dict | None:
-    """The metrics that gate this record on a machine with kernel probe `probe` (default: this one): the entry
+    """The exact-tier metrics of this record on a machine with kernel probe `probe` (default: this one): the entry
     measured on that kind of machine (`by_machine`), else the main entry when it was measured on that kind."""
     probe = probe or machine.kernel_probe()
     key = case_key(record)
@@ -123,37 +137,28 @@ def entry(record: dict, baseline: dict, probe: str | None = None) -> dict | None
     return baseline["cases"][key] if key in baseline["cases"] and _own_kind(baseline, key, probe) else None
 
 
-def other_machine(record: dict, baseline: dict) -> str | None:
-    """Why this case's baseline cannot gate a run on this machine (its entries were measured where the CPU
-    kernels round differently, see harness.machine), or None (gated, or no entry at all: a failure of its own)."""
-    key, here = case_key(record), machine.kernel_probe()
-    if key not in baseline["cases"] or entry(record, baseline, here) is not None:
-        return None
-    measured_on = baseline.get("case_machines", {}).get(key)
-    if measured_on is None:
-        return (f"the baseline entry predates kernel probes, and on this kind of machine (kernel probe {here}) the "
-                f"same code trains other numbers ({baseline['untagged_entries_differ_on'][here]}); record one for "
-                f"this kind with `python -m harness baseline update`")
-    return (f"the baseline entry was measured on a machine whose CPU kernels round differently (kernel probe "
-            f"{measured_on}, here {here}): CPU training is bit-reproducible only on one kind of machine; "
-            f"record one for this kind with `python -m harness baseline update`")
-
-
 def check(record: dict, baseline: dict) -> list[BaselineVerdict] | None:
-    """Verdicts for every baseline metric of this case; None when the baseline has no entry for it here."""
-    expected = entry(record, baseline)
-    if expected is None:
-        return None
+    """Verdicts of both tiers for every baseline metric of this case; None when neither tier has an entry."""
     metrics = _gated_means(record)
     verdicts = []
-    for metric, value in sorted(expected.items()):
+    exact = entry(record, baseline)
+    for metric, value in sorted((exact or {}).items()):
         if metric not in metrics and _outside_selection(metric, record):
             continue
         tol = tolerance_for(metric, baseline["tolerances"])
         measured = metrics.get(metric)
         passed = measured is not None and abs(measured - value) <= tol
         verdicts.append(BaselineVerdict(metric, measured, value, tol, passed))
-    return verdicts
+    seeds = baseline["spread"].get(record["case_id"])
+    for metric, stat in sorted((seeds or {}).get("metrics", {}).items()):
+        if metric not in metrics and _outside_selection(metric, record):
+            continue
+        low, high = spread.bounds(stat, tolerance_for(metric, baseline["tolerances"]), baseline["spread_k"])
+        measured = metrics.get(metric)
+        passed = measured is not None and low <= measured <= high
+        verdicts.append(BaselineVerdict(metric, measured, stat["mean"], round(stat["min"] - low, 6), passed,
+                                        "spread", round(low, 6), round(high, 6), stat["n"]))
+    return verdicts or None
 
 
 def _outside_selection(metric: str, record: dict) -> bool:
@@ -184,18 +189,8 @@ def _gated_means(record: dict) -> dict[str, float]:
     return means
 
 
-def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
-           replace: bool = False) -> tuple[Path, int]:
-    """Write the baseline entries of the cases recorded under results_dir; returns (path, number of cases written).
-
-    By default the entries of other cases already in the file are kept (adding a case does not re-measure the
-    others); `replace=True` rewrites the file from these records alone. Records that the baseline cannot gate
-    (other seeds or repetitions, see `not_gated`) are skipped and named.
-    """
+def _gateable(records: list[dict], profile: str) -> list[dict]:
     plan = profiles.get(profile)
-    records, problems = read_records(results_dir)
-    for problem in problems:
-        print(f"skipped {problem}")
     mine = []
     for record in (r for r in records if r["profile"] == profile):
         reason = not_gated(record, plan) or ("run with --ood-sets: its means cover other OOD sets than the "
@@ -204,15 +199,65 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
             print(f"skipped {record['case_id']} (seed {record['seed']}): {reason}")
         else:
             mine.append(record)
+    return mine
+
+
+def spread_entries(records: list[dict], minimum: int) -> dict[str, dict]:
+    """{case_id: {"seeds", "kernel_probes", "metrics": {metric: spread.summarize(...)}}} over the records' seeds;
+    a case recorded at fewer than `minimum` distinct seeds is an error (one line naming it)."""
+    by_case: dict[str, dict[tuple, dict]] = defaultdict(dict)
+    for r in sorted(records, key=lambda r: r["provenance"].get("time_utc") or ""):
+        # one value per (seed, kind of machine): a rerun on the same kind adds nothing, the latest one counts
+        by_case[r["case_id"]][(r["seed"], r["provenance"].get("kernel_probe") or "")] = r
+    out = {}
+    for case_id, runs in sorted(by_case.items()):
+        seeds = sorted({seed for seed, _ in runs})
+        if len(seeds) < minimum:
+            raise HarnessError(f"{case_id}: recorded at {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); the "
+                               f"spread tier needs at least {minimum}: run `pytest benchmarks --seeds "
+                               f"{','.join(map(str, range(minimum)))}` and pass its results")
+        values: dict[str, list[float]] = defaultdict(list)
+        for r in runs.values():
+            for metric, value in _gated_means(r).items():
+                values[metric].append(value)
+        out[case_id] = {"seeds": seeds, "kernel_probes": sorted({probe for _, probe in runs if probe}),
+                        "metrics": {m: spread.summarize(v) for m, v in sorted(values.items()) if len(v) == len(runs)}}
+    return out
+
+
+def update(profile: str, results_dirs: Path | list[Path], directory: Path = BASELINE_DIR, *,
+           replace: bool = False) -> tuple[Path, int]:
+    """Write both tiers' entries of the cases recorded under results_dirs; returns (path, number of records used).
+
+    Spread tier: every case recorded is summarized over all its recorded seeds (at least GATED_PROFILES[profile]).
+    Exact tier: the records at the profile's own seeds, tagged with the kernel probe of the machine that measured
+    them. By default the entries of other cases already in the file are kept (adding a case does not re-measure
+    the others); `replace=True` rewrites the file from these records alone. Records the baseline cannot gate
+    (see `not_gated`) are skipped and named.
+    """
+    if profile not in GATED_PROFILES:
+        raise HarnessError(f"profile {profile!r} has no regression baseline (gated profiles: "
+                           f"{', '.join(GATED_PROFILES)})")
+    plan = profiles.get(profile)
+    records = []
+    for results_dir in [results_dirs] if isinstance(results_dirs, (str, Path)) else results_dirs:
+        found, problems = read_records(results_dir)
+        for problem in problems:
+            print(f"skipped {problem}")
+        records += found
+    mine = _gateable(records, profile)
     if not mine:
-        raise HarnessError(f"no gateable records of profile {profile!r} under {results_dir}; "
-                           f"run `pytest benchmarks --profile {profile} --results-dir {results_dir}` first")
+        shown = ", ".join(map(str, [results_dirs] if isinstance(results_dirs, (str, Path)) else results_dirs))
+        raise HarnessError(f"no gateable records of profile {profile!r} under {shown}; run `pytest benchmarks "
+                           f"--profile {profile} --seeds {','.join(map(str, range(GATED_PROFILES[profile])))} "
+                           f"--results-dir DIR` first")
+    new_spread = spread_entries(mine, GATED_PROFILES[profile])
     old = None if replace else load(profile, directory)
     cases = dict(old["cases"]) if old else {}
     machines = dict(old.get("case_machines", {})) if old else {}
     by_machine = {p: dict(e) for p, e in old.get("by_machine", {}).items()} if old else {}
     differ_on = old.get("untagged_entries_differ_on", {}) if old else {}
-    for r in mine:
+    for r in (r for r in mine if r["seed"] in plan.seeds):
         key, metrics = case_key(r), {k: v["mean"] for k, v in sorted(r["report"]["metrics"].items())}
         # where the record was measured (its provenance), else this machine: update may run elsewhere than the run
         probe = r["provenance"].get("kernel_probe") or machine.kernel_probe()
@@ -227,6 +272,8 @@ def update(profile: str, results_dir: Path, directory: Path = BASELINE_DIR, *,
         "profile": profile,
         "from_commits": sorted(commits),
         "tolerances": TOLERANCES,
+        "spread_k": spread.K,
+        "spread": dict(sorted({**(old["spread"] if old else {}), **new_spread}.items())),
         "cases": dict(sorted(cases.items())),
         "case_machines": dict(sorted(machines.items())),
         "untagged_entries_differ_on": differ_on,

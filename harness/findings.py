@@ -258,15 +258,17 @@ class ClaimRow:
     recipe_value: str
     baseline_value: str
     gap: str
-    margin: str
+    needs: str  # a paper claim's margin (">= 1"), a standing claim's gap interval, "" for a finding
     paper_gap: str
-    status: str  # pass | fail | unchecked
+    status: str  # pass | fail | finding | unchecked
     verdict: str
     proxy: bool
     source: str
     rationale: str
     recipe_href: str
     baseline_href: str
+    seeds: str = ""  # a claim set on seeds: "seed: gap" per seed
+    decision: str = ""  # and its test's decision (harness.spread.Decision.text)
 
 
 @dataclass(frozen=True)
@@ -294,13 +296,18 @@ def claims(band_file: hbands.BandFile | None, cases: list[Case]) -> list[ClaimSe
             recipe, baseline = claim.sides()
             statement = (f"{recipe} beats {baseline} on {claim.metric}" if claim.direction == "higher"
                          else f"{recipe} has lower {claim.metric} than {baseline}")
-            status = {"pass": "pass", "fail": "fail"}.get(verdict.status, "unchecked")
+            status = {"pass": "pass", "fail": "fail", "finding": "finding"}.get(verdict.status, "unchecked")
+            decision = claim.decision
+            needs = (f"≥ {claim.margin:g}" if decision is None else "" if not decision.stands else
+                     f"[{fmt(verdict.low, places)}, {fmt(verdict.high, places)}]")
+            seeds = ", ".join(f"{seed}: {fmt(gap, places)}" for seed, gap in zip(claim.seeds, claim.gaps))
             sections.setdefault(profile, []).append(ClaimRow(
                 claim.paper, claim.dataset, claim.score, claim.metric, statement,
                 fmt(_mean(ours, claim.metric), places), fmt(_mean(theirs, claim.metric), places),
-                fmt(verdict.gap, places), f"{claim.margin:g}", f"{claim.paper_gap:g}", status,
+                fmt(verdict.gap, places), needs, f"{claim.paper_gap:g}", status,
                 verdict.status + (" (proxy)" if verdict.proxy and verdict.passed is not None else ""),
-                verdict.proxy, claim.source, claim.rationale, ours.href if ours else "", theirs.href if theirs else ""))
+                verdict.proxy, claim.source, claim.rationale, ours.href if ours else "", theirs.href if theirs else "",
+                seeds, decision.text() if decision else ""))
     return [ClaimSection(p, profile_kind(p), tuple(sections[p])) for p in sorted(sections, key=profile_order)]
 
 

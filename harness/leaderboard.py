@@ -18,7 +18,7 @@ import jinja2
 import harness
 from harness import bands as hbands
 from harness import findings
-from harness.baselines import GATED_PROFILES
+from harness.baselines import GATED_PROFILES, tiers
 from harness.cells import (DASH, Cell, Column, as_dict, as_list, canonical, cell, decimals, digits, fmt, number,
                            plural, status, text)
 from harness.charts import reliability_chart, roc_chart
@@ -83,7 +83,7 @@ class Badge:
 @dataclass(frozen=True)
 class GateLine:
     """One gate of a record: its name, its verdict counts as badges, and a note (metrics checked, or why not)."""
-    name: str  # "bands" | "baseline" | "not gated"
+    name: str  # "bands" | "gated (exact+spread)" (the baseline tiers that gated) | "baseline" (no entry) | "not gated"
     badges: tuple[Badge, ...] = ()
     note: str = ""
 
@@ -125,7 +125,8 @@ def _gate(record: dict) -> Gate:
     if baseline is not None:
         bad = sum(v.get("passed") is not True for v in baseline)
         badge = Badge("fail", f"{bad} fail", "moved past the tolerance, or missing") if bad else Badge("pass", "pass")
-        lines.append(GateLine("baseline", (badge,), f"{plural(len(baseline), 'metric')} checked"))
+        lines.append(GateLine(f"gated ({'+'.join(tiers(baseline))})", (badge,),
+                              f"{plural(len(baseline), 'metric')} checked"))
         passed, failed = passed + len(baseline) - bad, failed + bad
     elif isinstance(not_gated, str) and not_gated.strip():
         lines.append(GateLine("not gated", note=not_gated))

@@ -416,8 +416,6 @@ class Session:
             record["verdicts"]["not_gated"] = (f"model entry {case.entry}: its checkpoint is not part of the "
                                                f"repository, so no regression baseline can hold its numbers")
         if self._baseline is not None and record["verdicts"]["not_gated"] is None:
-            record["verdicts"]["not_gated"] = baselines.other_machine(record, self._baseline)
-        if self._baseline is not None and record["verdicts"]["not_gated"] is None:
             verdicts = baselines.check(record, self._baseline)
             record["verdicts"]["baseline"] = None if verdicts is None else [v.to_json() for v in verdicts]
         return record
@@ -450,7 +448,16 @@ def failures(record: dict) -> list[str]:
     problems = [f"band: {v['message']}" for v in record["verdicts"]["bands"] if v["passed"] is False and not v["proxy"]]
     baseline = record["verdicts"]["baseline"]
     if baseline is None and record["profile"] in baselines.GATED_PROFILES and not record["verdicts"].get("not_gated"):
-        problems.append(f"baseline: benchmarks/baselines/{record['profile']}.json has no entry for this case; "
-                        f"run `python -m harness baseline update --profile {record['profile']}` after a good run")
-    problems += [f"baseline: {v['message']}" for v in baseline or [] if not v["passed"]]
+        problems.append(f"baseline: benchmarks/baselines/{record['profile']}.json has no entry for this case (no "
+                        f"spread, and no exact entry for this kind of machine); run `pytest benchmarks --profile "
+                        f"{record['profile']} --seeds 0,1,...` and `python -m harness baseline update` after a good "
+                        f"run (docs/gates.md)")
+    problems += [f"baseline ({v.get('tier', 'exact')}): {v['message']}" for v in baseline or [] if not v["passed"]]
     return problems
+
+
+def checked(record: dict) -> bool:
+    """Whether any gate decided something about this record: a measured non-proxy band outside a dry run, or a
+    baseline metric of either tier."""
+    bands = [] if record.get("dry_run") else record["verdicts"]["bands"]
+    return bool(record["verdicts"].get("baseline")) or any(v["passed"] is not None and not v["proxy"] for v in bands)

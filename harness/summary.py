@@ -1,7 +1,7 @@
 """The compact table printed at the end of `pytest benchmarks`."""
 from __future__ import annotations
 
-from harness.baselines import GATED_PROFILES
+from harness.baselines import GATED_PROFILES, tiers
 
 COLUMNS = (("acc", "accuracy"), ("AUROC", "ood/mean/auroc"), ("AUPR", "ood/mean/aupr@ood"),
            ("FPR95", "ood/mean/fpr95@ood"), ("RMS", "calib/rms"), ("MAD", "calib/mad"), ("ECE", "calib/ece"))
@@ -17,8 +17,10 @@ def _status(record: dict) -> str:
         parts.append(f"{'dry-run ' if record.get('dry_run') else ''}bands {measured - failed}/{measured}")
     baseline = verdicts.get("baseline")
     if baseline is not None:
-        parts.append("baseline ok" if all(v["passed"] for v in baseline) else
-                     f"baseline {sum(not v['passed'] for v in baseline)} moved")
+        moved = {tier: sum(not v["passed"] for v in baseline if v.get("tier", "exact") == tier)
+                 for tier in tiers(baseline)}
+        parts.append(f"gated ({'+'.join(moved)})" + ("" if not any(moved.values()) else ": " + ", ".join(
+            f"{n} moved ({tier})" for tier, n in moved.items() if n)))
     elif verdicts.get("not_gated") and not record.get("dry_run"):
         parts.append("not gated")
     elif record["profile"] in GATED_PROFILES:

@@ -1,9 +1,10 @@
 import math
+import re
 from pathlib import Path
 
 import pytest
 
-from harness import bands
+from harness import bands, spread
 from harness.errors import HarnessError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "benchmarks" / "bands" / "hendrycks2019.toml"
@@ -210,10 +211,10 @@ def test_claims_pass_and_fail(claims):
                "finetune": {"ood/mean/auroc": stat(92.5), "calib/rms": stat(5.5)}}
     auroc, rms = bands.check_claims(claims, "cifar10", results, score="msp", upstream="imagenet32")
     assert auroc.passed is True and math.isclose(auroc.gap, 2.5) and auroc.proxy is False
-    assert auroc.message().startswith("cifar10: finetune beats scratch on ood/mean/auroc by 2.50 (ok: needs >= 1.00;")
+    assert auroc.message().startswith("cifar10: finetune beats scratch on ood/mean/auroc by 2.5 (ok: needs >= 1.00;")
     assert rms.passed is False and math.isclose(rms.gap, 0.5)
     assert rms.message().startswith(
-        "cifar10: finetune has lower calib/rms than scratch by 0.50 (FAILED: needs >= 1.10;")
+        "cifar10: finetune has lower calib/rms than scratch by 0.5 (FAILED: needs >= 1.10;")
     assert rms.to_json()["passed"] is False
 
 
@@ -226,6 +227,60 @@ def test_claims_not_measured_proxy_and_filter(claims):
     assert bands.check_claims(claims, "cifar10", only_scratch, score="energy") == []
 
 
+SEEDED = CLAIM.replace("margin = 1.0\n", "seeds = [0, 1, 2, 3, 4]\ngaps = [2.0, 3.0, 2.5, 4.0, 3.5]\nprofiles = [\"mini\"]\n")
+
+
+def test_a_claim_set_on_seeds_stands_by_its_one_sided_t_test(tmp_path):
+    """mean 3.0, std 0.791 over 5 seeds: the one-sided 95 % t lower bound is 3.0 - 2.1318 * 0.7906 / sqrt(5) = 2.2463."""
+    (claim,) = bands.load(write(tmp_path, SEEDED)).claims
+    assert claim.seeds == (0, 1, 2, 3, 4) and claim.margin == 0 and claim.level == 0.95
+    decision = claim.decision
+    assert decision.stands and decision.n == 5 and math.isclose(decision.lower, 2.24628, abs_tol=1e-4)
+    assert "stands: mean gap 3 over 5 seeds, one-sided 95% t lower bound 2.246" == decision.text()
+
+
+def test_a_standing_claim_checks_one_seed_as_a_regression_inside_its_gap_spread(tmp_path):
+    """A seed's gap must fall in [min - w, max + w], w = max(floor 0.5, K * std): a seed or a machine kind
+    cannot fail it, a recipe that lost (or reversed) the effect does."""
+    (claim,) = bands.load(write(tmp_path, SEEDED)).claims
+    low, high = 2.0 - spread.K * 0.790569, 4.0 + spread.K * 0.790569
+    for gap, ok in ((0.2, True), (low + 0.01, True), (low - 0.01, False), (-2.0, False), (high - 0.01, True),
+                    (high + 0.01, False)):
+        (verdict,) = bands.check_claims([claim], "cifar10", {"scratch": {"ood/mean/auroc": stat(90.0)},
+                                                             "finetune": {"ood/mean/auroc": stat(90.0 + gap)}})
+        assert verdict.mode == "regression" and verdict.passed is ok, (gap, verdict.message())
+    assert "set on seeds 0, 1, 2, 3, 4: stands" in verdict.message() and "needs a gap in [" in verdict.message()
+
+
+@pytest.mark.parametrize("gaps", ["[13.33, 3.74, 3.55, -3.45, 0.5]", "[8.5, 8.3, 10.1]"])
+def test_a_claim_its_seeds_do_not_decide_is_a_finding_never_enforced(tmp_path, gaps):
+    """The liu2020 FPR95 gaps of seeds 0-3 with a fifth: no consistent effect; three seeds: not decided."""
+    text = SEEDED.replace("[2.0, 3.0, 2.5, 4.0, 3.5]", gaps)
+    if gaps.count(",") == 2:
+        text = text.replace("[0, 1, 2, 3, 4]", "[0, 1, 2]")
+    (claim,) = bands.load(write(tmp_path, text)).claims
+    assert not claim.decision.stands
+    (verdict,) = bands.check_claims([claim], "cifar10", {"scratch": {"ood/mean/auroc": stat(90.0)},
+                                                         "finetune": {"ood/mean/auroc": stat(50.0)}})
+    assert verdict.mode == "finding" and verdict.passed is None and verdict.status == "finding"
+    assert "finding, not enforced" in verdict.message()
+    assert ("no consistent effect" if "-3.45" in gaps else "not decided (fewer than 5 seeds)") in verdict.message()
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("gaps = [2.0, 3.0, 2.5, 4.0, 3.5]", "gaps = [2.0, 3.0]", "one gap per seed"),
+    ("seeds = [0, 1, 2, 3, 4]\n", "", "'seeds' and 'gaps' go together"),
+    ("seeds = [0, 1, 2, 3, 4]", "seeds = [0, 0, 2, 3, 4]", "distinct seeds"),
+    ("gaps = [2.0, 3.0, 2.5, 4.0, 3.5]", "gaps = [2.0, 3.0, 2.5, 4.0, nan]", "finite numbers"),
+    ('profiles = ["mini"]', 'profiles = ["mini"]\nmargin = 1.0', "give 'margin'"),
+    ('profiles = ["mini"]', 'profiles = ["mini"]\nlevel = 1.5', "level must be between 0.5 and 1"),
+])
+def test_a_malformed_seeded_claim_is_one_line_naming_the_file(tmp_path, old, new, words):
+    with pytest.raises(HarnessError, match=re.escape(words)) as info:
+        bands.load(write(tmp_path, SEEDED.replace(old, new)))
+    assert str(info.value).startswith(str(tmp_path)) and "\n" not in str(info.value)
+
+
 def test_a_claim_can_compare_two_scores_on_one_model(tmp_path):
     text = (CLAIM.replace('recipe = "finetune"', 'recipe = "scratch"').replace('score = "msp"', 'score = "energy"')
             + 'baseline_score = "msp"\n')
@@ -235,7 +290,7 @@ def test_a_claim_can_compare_two_scores_on_one_model(tmp_path):
     msp = {"scratch": {"ood/mean/auroc": stat(77.5)}}
     (verdict,) = bands.check_claims([claim], "cifar10", energy, baseline_results=msp)
     assert verdict.passed is True and math.isclose(verdict.gap, 2.5)
-    assert verdict.message().startswith("cifar10: scratch (energy) beats scratch (msp) on ood/mean/auroc by 2.50")
+    assert verdict.message().startswith("cifar10: scratch (energy) beats scratch (msp) on ood/mean/auroc by 2.5 ")
     # without the baseline score's results the claim is not measured, never compared with its own score
     (alone,) = bands.check_claims([claim], "cifar10", energy)
     assert alone.passed is None

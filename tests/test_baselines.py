@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from harness import baselines, cli, metrics, profiles, runner, scores, summary
+from harness import baselines, cli, metrics, profiles, runner, scores, spread, summary
 from harness.errors import HarnessError
 from harness.evaluate import evaluate_arrays
 from record_factory import make_record, write_json
@@ -27,34 +27,58 @@ def _record_with(metric_values: dict, case_id="digits-0-4-scratch-msp", **kw) ->
     return record
 
 
+def _shifted(values: dict, by: float) -> dict:
+    return {key: {**stat, "mean": stat["mean"] + by} for key, stat in values.items()}
+
+
+SEED_WOBBLE = 0.01  # what one seed moves every metric by in these records: far below the floors
+
+
+def _write_seeds(results, case_id="digits-0-4-scratch-msp", seeds=range(5), values=None, probe=None):
+    for seed in seeds:
+        record = _record_with(_shifted(values or _evaluated_metrics(), SEED_WOBBLE * seed), case_id, seed=seed)
+        if probe:
+            record["provenance"]["kernel_probe"] = probe
+        write_json(results / f"{case_id}-s{seed}.json", record)
+
+
 @pytest.fixture
 def baseline_dir(tmp_path):
     results = tmp_path / "results"
-    write_json(results / "a.json", _record_with(_evaluated_metrics()))
-    write_json(results / "b.json", _record_with(_evaluated_metrics(), "digits-0-4-finetune-msp"))
+    _write_seeds(results)
+    _write_seeds(results, "digits-0-4-finetune-msp")
     path, n = baselines.update("smoke", results, tmp_path / "baselines")
-    assert n == 2 and path == tmp_path / "baselines" / "smoke.json"
+    assert n == 10 and path == tmp_path / "baselines" / "smoke.json"
     return tmp_path / "baselines"
 
 
-def test_an_identical_run_passes_every_metric(baseline_dir):
+def _of_tier(verdicts, tier: str) -> dict:
+    return {v.metric: v for v in verdicts if v.tier == tier}
+
+
+def test_an_identical_run_passes_every_metric_in_both_tiers(baseline_dir):
     base = baselines.load("smoke", baseline_dir)
     verdicts = baselines.check(_record_with(_evaluated_metrics()), base)
     assert verdicts and all(v.passed for v in verdicts)
-    assert {v.metric for v in verdicts} >= {"accuracy", "ood/mean/auroc", "ood/noise/aupr@ood", "calib/rms"}
+    assert baselines.tiers([v.to_json() for v in verdicts]) == ["exact", "spread"]
+    for tier in ("exact", "spread"):
+        assert set(_of_tier(verdicts, tier)) >= {"accuracy", "ood/mean/auroc", "ood/noise/aupr@ood", "calib/rms"}
 
 
-def test_a_sign_flip_in_aupr_fails_against_the_baseline(baseline_dir, monkeypatch):
+def test_a_sign_flip_in_aupr_fails_in_both_tiers(baseline_dir, monkeypatch):
     """The acceptance check of the regression gate: break a metric on purpose, the gate must catch it."""
     real_aupr = metrics.aupr
     monkeypatch.setattr(metrics, "aupr", lambda id_s, ood_s, positive="ood": real_aupr(
         -np.asarray(id_s), -np.asarray(ood_s), positive=positive))
     verdicts = baselines.check(_record_with(_evaluated_metrics()), baselines.load("smoke", baseline_dir))
-    failed = {v.metric for v in verdicts if not v.passed}
-    assert "ood/mean/aupr@ood" in failed and "ood/noise/aupr@id" in failed
-    assert not any(key.endswith("auroc") for key in failed), "only the AUPR keys moved"
-    message = next(v for v in verdicts if v.metric == "ood/mean/aupr@ood").message()
-    assert "baseline" in message and "moved by" in message
+    for tier in ("exact", "spread"):
+        failed = {m for m, v in _of_tier(verdicts, tier).items() if not v.passed}
+        assert "ood/mean/aupr@ood" in failed and "ood/noise/aupr@id" in failed
+        assert not any(key.endswith("auroc") for key in failed), "only the AUPR keys moved"
+    exact = _of_tier(verdicts, "exact")["ood/mean/aupr@ood"].message()
+    assert "baseline" in exact and "moved by" in exact
+    wide = _of_tier(verdicts, "spread")["ood/mean/aupr@ood"].message()
+    assert "spread of 5 seeds [" in wide and "widened by 0.5" in wide
 
 
 def test_a_small_float_wobble_is_within_tolerance_a_real_move_is_not(baseline_dir):
@@ -62,9 +86,33 @@ def test_a_small_float_wobble_is_within_tolerance_a_real_move_is_not(baseline_di
     values = _evaluated_metrics()
     values["accuracy"] = {**values["accuracy"], "mean": values["accuracy"]["mean"] + 0.3}
     values["calib/nll"] = {**values["calib/nll"], "mean": values["calib/nll"]["mean"] + 0.2}
-    verdicts = {v.metric: v for v in baselines.check(_record_with(values), base)}
-    assert verdicts["accuracy"].passed and verdicts["accuracy"].tolerance == 0.5
-    assert not verdicts["calib/nll"].passed and verdicts["calib/nll"].tolerance == 0.05
+    verdicts = baselines.check(_record_with(values), base)
+    exact, wide = _of_tier(verdicts, "exact"), _of_tier(verdicts, "spread")
+    assert exact["accuracy"].passed and exact["accuracy"].tolerance == 0.5
+    assert not exact["calib/nll"].passed and exact["calib/nll"].tolerance == 0.05
+    assert wide["accuracy"].passed and not wide["calib/nll"].passed
+
+
+def test_the_spread_interval_is_the_seed_range_widened_by_k_std_or_the_floor(tmp_path):
+    """harness.spread: [min - w, max + w], w = max(floor, K * std); checked on a metric whose seeds spread wide."""
+    results = tmp_path / "r"
+    values = _evaluated_metrics()
+    accuracies = [80.0, 82.0, 84.0, 86.0, 88.0]
+    for seed, acc in enumerate(accuracies):
+        record = _record_with(dict(values, accuracy={**values["accuracy"], "mean": acc}), seed=seed)
+        write_json(results / f"s{seed}.json", record)
+    baselines.update("smoke", results, tmp_path / "b")
+    base = baselines.load("smoke", tmp_path / "b")
+    stat = base["spread"]["digits-0-4-scratch-msp"]["metrics"]["accuracy"]
+    assert stat == {"mean": 84.0, "std": pytest.approx(np.std(accuracies, ddof=1), abs=1e-4), "min": 80.0,
+                    "max": 88.0, "n": 5}
+    width = spread.K * stat["std"]
+    assert width > 0.5  # K * std wins over the floor here
+    for acc, ok in ((80.0 - width + 0.01, True), (88.0 + width - 0.01, True), (80.0 - width - 0.01, False),
+                    (88.0 + width + 0.01, False)):
+        record = _record_with(dict(values, accuracy={**values["accuracy"], "mean": acc}), seed=7)
+        verdict = _of_tier(baselines.check(record, base), "spread")["accuracy"]
+        assert verdict.passed is ok, (acc, verdict.message())
 
 
 def test_a_missing_metric_fails_and_an_unknown_case_has_no_verdicts(baseline_dir):
@@ -72,8 +120,8 @@ def test_a_missing_metric_fails_and_an_unknown_case_has_no_verdicts(baseline_dir
     values = _evaluated_metrics()
     del values["ood/mean/auroc"]
     missing = [v for v in baselines.check(_record_with(values), base) if v.measured is None]
-    assert [v.metric for v in missing] == ["ood/mean/auroc"] and not missing[0].passed
-    assert "missing" in missing[0].message()
+    assert [(v.metric, v.tier) for v in missing] == [("ood/mean/auroc", "exact"), ("ood/mean/auroc", "spread")]
+    assert not any(v.passed for v in missing) and all("missing" in v.message() for v in missing)
     assert baselines.check(_record_with(values, "digits-0-4-new-case"), base) is None
 
 
@@ -87,7 +135,7 @@ def test_tolerance_patterns_first_match_wins():
 
 
 def test_a_corrupt_baseline_file_names_file_and_line(tmp_path):
-    (tmp_path / "smoke.json").write_text('{\n "format_version": 1,\n "cases": {,}\n}')
+    (tmp_path / "smoke.json").write_text('{\n "format_version": 2,\n "cases": {,}\n}')
     with pytest.raises(HarnessError, match=r"smoke.json: invalid JSON at line 3"):
         baselines.load("smoke", tmp_path)
     (tmp_path / "mini.json").write_text(json.dumps({"format_version": 99, "cases": {}}))
@@ -96,32 +144,42 @@ def test_a_corrupt_baseline_file_names_file_and_line(tmp_path):
     assert baselines.load("paper", tmp_path) is None
 
 
-def test_cli_update_writes_the_file_and_reports_missing_records(tmp_path, capsys):
+def test_cli_update_refuses_a_spread_from_fewer_seeds_than_the_profile_asks_for(tmp_path, capsys):
     results = tmp_path / "results"
-    write_json(results / "a.json", _record_with(_evaluated_metrics()))
+    _write_seeds(results, seeds=range(4))
+    out = ["--out-dir", str(tmp_path / "out")]
+    assert cli.main(["baseline", "update", "--profile", "smoke", "--results", str(results), *out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: digits-0-4-scratch-msp: recorded at 4 seed(s) (0, 1, 2, 3); the spread tier "
+                          "needs at least 5") and err.count("\n") == 1
+    assert not (tmp_path / "out" / "smoke.json").exists()
+    _write_seeds(tmp_path / "more", seeds=[4])  # a second results directory adds the missing seed
     assert cli.main(["baseline", "update", "--profile", "smoke", "--results", str(results),
-                     "--out-dir", str(tmp_path / "out")]) == 0
-    assert "1 cases" in capsys.readouterr().out and (tmp_path / "out" / "smoke.json").exists()
-    assert cli.main(["baseline", "update", "--profile", "mini", "--results", str(results),
-                     "--out-dir", str(tmp_path / "out")]) == 2
+                     "--results", str(tmp_path / "more"), *out]) == 0
+    assert "5 records" in capsys.readouterr().out
+    assert baselines.load("smoke", tmp_path / "out")["spread"]["digits-0-4-scratch-msp"]["seeds"] == [0, 1, 2, 3, 4]
+    assert cli.main(["baseline", "update", "--profile", "mini", "--results", str(results), *out]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no gateable records of profile 'mini'") and err.count("\n") == 1
 
 
-def test_other_seeds_and_repetitions_are_not_gated():
-    """--seeds / --num-to-avg: measured and recorded, but the baseline holds only the profile's defaults."""
+def test_other_seeds_are_gated_by_the_spread_other_repetitions_are_not_gated(baseline_dir):
+    """--seeds: the spread is a distribution over seeds, so any seed is gated by it (the exact tier holds only
+    the profile's seeds); --num-to-avg: another estimator spread, measured and recorded but not gated."""
     smoke = profiles.get("smoke")
     assert baselines.not_gated(_record_with({}), smoke) is None
-    assert "seed 1 is not a baseline seed of profile 'smoke'" in baselines.not_gated(_record_with({}, seed=1), smoke)
+    assert baselines.not_gated(_record_with({}, seed=1), smoke) is None
     assert "num_to_avg 3 differs" in baselines.not_gated(_record_with({}, num_to_avg=3), smoke)
     assert baselines.not_gated(_record_with({}, seed=1, profile="paper"), profiles.get("paper")) is None
+    verdicts = baselines.check(_record_with(_evaluated_metrics(), seed=9), baselines.load("smoke", baseline_dir))
+    assert {v.tier for v in verdicts} == {"spread"} and all(v.passed for v in verdicts)
 
 
 def test_a_not_gated_record_does_not_fail_and_says_why():
-    record = _record_with(_evaluated_metrics(), seed=1)
+    record = _record_with(_evaluated_metrics(), num_to_avg=3)
     record["path"] = "r.json"
     record["verdicts"].update(baseline=None, bands=[], not_gated=baselines.not_gated(record, profiles.get("smoke")))
-    assert runner.failures(record) == []
+    assert runner.failures(record) == [] and not runner.checked(record)
     assert "not gated" in summary.summary_table([record])[1]
 
 
@@ -129,26 +187,40 @@ def test_update_merges_by_default_and_skips_records_it_cannot_gate(baseline_dir,
     results = tmp_path / "more"
     changed = _evaluated_metrics()
     changed["accuracy"] = {**changed["accuracy"], "mean": 12.5}
-    write_json(results / "a.json", _record_with(changed))
-    write_json(results / "b.json", _record_with(changed, "digits-0-4-extra-msp", seed=2))
+    _write_seeds(results, values=changed)
     write_json(results / "c.json", _record_with(changed, "digits-0-4-other-msp", num_to_avg=2))
     path, n = baselines.update("smoke", results, baseline_dir)
-    cases = baselines.load("smoke", baseline_dir)["cases"]
-    assert n == 1 and sorted(cases) == ["digits-0-4-finetune-msp/s0", "digits-0-4-scratch-msp/s0"]
-    assert cases["digits-0-4-scratch-msp/s0"]["accuracy"] == 12.5
-    out = capsys.readouterr().out
-    assert "skipped digits-0-4-extra-msp (seed 2)" in out and "skipped digits-0-4-other-msp" in out
+    base = baselines.load("smoke", baseline_dir)
+    assert n == 5 and sorted(base["cases"]) == ["digits-0-4-finetune-msp/s0", "digits-0-4-scratch-msp/s0"]
+    assert sorted(base["spread"]) == ["digits-0-4-finetune-msp", "digits-0-4-scratch-msp"]
+    assert base["cases"]["digits-0-4-scratch-msp/s0"]["accuracy"] == 12.5
+    assert base["spread"]["digits-0-4-scratch-msp"]["metrics"]["accuracy"]["min"] == 12.5
+    assert "skipped digits-0-4-other-msp" in capsys.readouterr().out
     baselines.update("smoke", results, baseline_dir, replace=True)
-    assert sorted(baselines.load("smoke", baseline_dir)["cases"]) == ["digits-0-4-scratch-msp/s0"]
+    replaced = baselines.load("smoke", baseline_dir)
+    assert sorted(replaced["cases"]) == ["digits-0-4-scratch-msp/s0"] and list(replaced["spread"]) == [
+        "digits-0-4-scratch-msp"]
 
 
-def test_shipped_smoke_baseline_loads_and_covers_every_smoke_case():
-    base = baselines.load("smoke")
-    assert base is not None and base["profile"] == "smoke"
-    from harness import profiles, scores as score_registry
-    plan = profiles.get("smoke").datasets[0]
-    expected = {f"{plan.id}-{recipe}-{score}/s0" for recipe in ("scratch", "finetune") for score in score_registry.names()}
-    assert expected <= set(base["cases"])
+@pytest.mark.parametrize("profile", sorted(baselines.GATED_PROFILES))
+def test_shipped_baselines_have_a_spread_of_enough_seeds_for_every_case(profile):
+    """Every case of a gated profile is gated on every machine: the spread covers it, from enough seeds."""
+    from harness import recipes
+
+    base = baselines.load(profile)
+    assert base is not None and base["profile"] == profile and base["spread_k"] == spread.K
+    cases = {key.removesuffix("/s0") for key in base["cases"]}
+    assert cases <= set(base["spread"]), sorted(cases - set(base["spread"]))
+    for case_id, entry in base["spread"].items():
+        assert len(entry["seeds"]) >= baselines.GATED_PROFILES[profile], case_id
+        assert entry["metrics"] and all(stat["n"] >= len(entry["seeds"]) for stat in entry["metrics"].values())
+    if profile == "smoke":
+        plan = profiles.get("smoke").datasets[0]
+        from harness import scores as score_registry
+        expected = {f"{plan.id}-{recipe}-{score}" for recipe in ("scratch", "finetune")
+                    for score in score_registry.names()}
+        assert expected <= set(base["spread"])
+    assert recipes  # the registry the case ids come from
 
 
 def _with_sets(values: dict, sets: list[str], selection: dict | None) -> dict:
@@ -182,59 +254,47 @@ def test_ood_sets_added_or_dropped_gate_only_the_profiles_own_sets(baseline_dir)
     assert not any(v.metric.startswith(("ood/shifted/", "ood/mean/")) for v in verdicts)
 
 
-def test_an_entry_measured_on_another_kind_of_machine_does_not_gate(baseline_dir, tmp_path):
-    """CPU training is bit-identical only where the kernels round alike (harness.machine's probe)."""
+def test_another_kind_of_machine_is_gated_by_the_spread_alone(baseline_dir):
+    """CPU training is bit-identical only where the kernels round alike (harness.machine's probe): an exact entry
+    of another kind does not gate, the spread still does; a machine difference never leaves a case ungated."""
     from harness import machine
 
     base = baselines.load("smoke", baseline_dir)
     record = _record_with(_evaluated_metrics())
     here = machine.kernel_probe()
     assert base["case_machines"][baselines.case_key(record)] == here  # update() tags what it writes
-    assert baselines.other_machine(record, base) is None
+    assert {v.tier for v in baselines.check(record, base)} == {"exact", "spread"}
     base["case_machines"][baselines.case_key(record)] = "0123456789abcdef"
-    assert "kernel probe 0123456789abcdef, here " + here in baselines.other_machine(record, base)
+    assert {v.tier for v in baselines.check(record, base)} == {"spread"}
     del base["case_machines"][baselines.case_key(record)]
-    assert baselines.other_machine(record, base) is None  # untagged entries gate everywhere
+    assert {v.tier for v in baselines.check(record, base)} == {"exact", "spread"}  # untagged: gate everywhere
+    base["untagged_entries_differ_on"] = {here: "measured: 89.67 % against 88.00 %"}
+    assert {v.tier for v in baselines.check(record, base)} == {"spread"}
     assert machine.kernel_probe.__wrapped__() == here  # deterministic on one machine
 
 
-def test_untagged_entries_known_to_differ_on_this_machine_do_not_gate(baseline_dir):
-    from harness import machine
-
-    base = baselines.load("smoke", baseline_dir)
-    record = _record_with(_evaluated_metrics())
-    del base["case_machines"][baselines.case_key(record)]
-    base["untagged_entries_differ_on"] = {machine.kernel_probe(): "measured: 89.67 % against 88.00 %"}
-    assert "predates kernel probes" in baselines.other_machine(record, base)
-    base["untagged_entries_differ_on"] = {"0123456789abcdef": "elsewhere"}
-    assert baselines.other_machine(record, base) is None
-
-
 def test_update_tags_each_entry_with_the_probe_of_the_machine_that_measured_it(tmp_path):
-    record = _record_with(_evaluated_metrics())
-    record["provenance"]["kernel_probe"] = "feedfacefeedface"
-    write_json(tmp_path / "r" / "a.json", record)
+    _write_seeds(tmp_path / "r", probe="feedfacefeedface")
     baselines.update("smoke", tmp_path / "r", tmp_path / "b")
-    assert baselines.load("smoke", tmp_path / "b")["case_machines"] == {"digits-0-4-scratch-msp/s0": "feedfacefeedface"}
+    base = baselines.load("smoke", tmp_path / "b")
+    assert base["case_machines"] == {"digits-0-4-scratch-msp/s0": "feedfacefeedface"}
+    assert base["spread"]["digits-0-4-scratch-msp"]["kernel_probes"] == ["feedfacefeedface"]
 
 
 def test_each_kind_of_machine_gets_its_own_entry_beside_the_main_one(tmp_path):
     """A record from another kind of machine than the main entry's goes to `by_machine`; each kind is then gated
     by the entry measured on its kind, and neither entry overwrites the other."""
     first = _record_with(_evaluated_metrics())
-    first["provenance"]["kernel_probe"] = "aaaaaaaaaaaaaaaa"
-    write_json(tmp_path / "r1" / "a.json", first)
+    _write_seeds(tmp_path / "r1", probe="aaaaaaaaaaaaaaaa")
     baselines.update("smoke", tmp_path / "r1", tmp_path / "b")
-    second = _record_with({k: {**v, "mean": v["mean"] + 3.0} if k == "accuracy" else v
-                           for k, v in _evaluated_metrics().items()})
-    second["provenance"]["kernel_probe"] = "bbbbbbbbbbbbbbbb"
-    write_json(tmp_path / "r2" / "a.json", second)
+    _write_seeds(tmp_path / "r2", probe="bbbbbbbbbbbbbbbb", values={
+        k: {**v, "mean": v["mean"] + 3.0} if k == "accuracy" else v for k, v in _evaluated_metrics().items()})
     baselines.update("smoke", tmp_path / "r2", tmp_path / "b")
     base = baselines.load("smoke", tmp_path / "b")
     key = baselines.case_key(first)
     assert base["case_machines"] == {key: "aaaaaaaaaaaaaaaa"} and set(base["by_machine"]) == {"bbbbbbbbbbbbbbbb"}
     a, b = (baselines.entry(first, base, p)["accuracy"] for p in ("aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"))
     assert b - a == pytest.approx(3.0)
-    assert baselines.entry(first, base, "cccccccccccccccc") is None  # a third kind: no entry, not gated
+    assert baselines.entry(first, base, "cccccccccccccccc") is None  # a third kind: no exact entry (spread only)
     baselines.update("smoke", tmp_path / "r2", tmp_path / "b")  # re-measuring a kind replaces its own entry only
     assert baselines.load("smoke", tmp_path / "b")["cases"] == base["cases"]

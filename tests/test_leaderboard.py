@@ -315,7 +315,7 @@ def test_gate_column_names_the_gate_that_decided(tmp_path):
         ' data-sort-value="">\n<div class="gate-line"><span class="gate-name">not gated</span> '
         '<span class="note">no paper band applies to this case</span></div>\n\n')
     moved = _gate_cell(html, "digits-finetune-msp")
-    assert '<span class="gate-name">baseline</span> <span class="badge fail"' in moved and ">1 fail</span>" in moved
+    assert '<span class="gate-name">gated (exact)</span> <span class="badge fail"' in moved and ">1 fail</span>" in moved
     assert '<span class="note">3 metrics checked</span>' in moved and "bands" not in moved
     assert 'data-sort-value="0.6666666666666666"' in moved
     seed1 = _gate_cell(html, "digits-scratch-msp")
@@ -331,7 +331,7 @@ def test_every_run_passing_its_baseline_reads_pass(tmp_path):
     write_json(tmp_path / "r" / "a.json", record)
     html = leaderboard.build_site(tmp_path / "r", tmp_path / "site").index.read_text()
     assert _gate_cell(html, "digits-finetune-msp") == (
-        ' data-sort-value="1.0">\n<div class="gate-line"><span class="gate-name">baseline</span> '
+        ' data-sort-value="1.0">\n<div class="gate-line"><span class="gate-name">gated (exact)</span> '
         '<span class="badge pass">pass</span> <span class="note">1 metric checked</span></div>\n\n')
 
 
@@ -347,7 +347,7 @@ def test_case_page_shows_the_gate_and_a_sorted_formatted_baseline_table(tmp_path
     page = case_page(tmp_path / "site", "digits-finetune-msp")
     assert "<h2>Gate verdicts</h2>" in page and "No paper bands" not in page
     summary = page.split('<div class="gate-summary">')[1].split("</div>\n</div>")[0]
-    assert '<span class="gate-name">baseline</span>' in summary and ">2 fail</span>" in summary
+    assert '<span class="gate-name">gated (exact)</span>' in summary and ">2 fail</span>" in summary
     assert "4 metrics checked" in summary
     table = page.split("<h3>Regression baseline</h3>")[1].split("</table>")[0]
     rows = table.split("<tbody>")[1].split("<tr")[1:]

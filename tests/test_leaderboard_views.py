@@ -181,6 +181,37 @@ def test_a_claim_between_two_scores_reads_each_side_from_its_own_score(tmp_path,
     assert ">92.00</a>" in row and ">89.00</a>" in row and '<td class="num">3.00</td>' in row
 
 
+def test_a_claim_set_on_seeds_shows_its_seeds_gaps_test_and_decision(tmp_path, band_dir):
+    """Issue: every claim entry carries its seeds, gaps, test and level, and the claims page shows them; a claim
+    its seeds do not decide is a finding, never a failure."""
+    common = ('paper = "hendrycks2019"\ndataset = "digits-0-4"\nscore = "msp"\nrecipe = "finetune"\n'
+              'baseline = "scratch"\ndirection = "higher"\npaper_gap = 3.0\nsource = "s"\nrationale = "r"\n'
+              'profiles = ["smoke"]\nseeds = [0, 1, 2, 3, 4]\n')
+    (band_dir / "seeded.toml").write_text(
+        f'[[claim]]\n{common}metric = "accuracy"\ngaps = [-6.0, -9.0, -7.5, -8.0, -8.5]\n\n'
+        f'[[claim]]\n{common}metric = "ood/mean/auroc"\ngaps = [4.0, -3.0, 1.0, 0.5, -1.0]\n')
+    write_json(tmp_path / "r" / "a.json", make_record("digits-0-4-finetune-msp", dataset="digits-0-4",
+                                                      accuracy=80.0, auroc=60.0))
+    write_json(tmp_path / "r" / "b.json", make_record("digits-0-4-scratch-msp", dataset="digits-0-4",
+                                                      recipe="scratch", accuracy=88.0, auroc=50.0))
+    leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    cpu = (tmp_path / "site" / "claims.html").read_text().split("CPU-scale claims")[1]
+    rows = dict((m, (status, row)) for status, row in re.findall(r'<tr class="claim ([a-z]+)">(.*?)</tr>', cpu, re.S)
+                for m in ("accuracy", "ood/mean/auroc") if f"on {m}" in row)
+    status, row = rows["accuracy"]  # the direction is "higher", every seed says lower: it does not stand
+    assert status == "finding" and "0: -6.00, 1: -9.00, 2: -7.50, 3: -8.00, 4: -8.50" in row
+    assert "no consistent effect: mean gap -7.8 over 5 seeds, one-sided 95% t lower bound" in row
+    status, row = rows["ood/mean/auroc"]
+    assert status == "finding" and '<td class="num">10.00</td>' in row and "no consistent effect" in row
+    (band_dir / "seeded.toml").write_text(
+        f'[[claim]]\n{common}metric = "accuracy"\ngaps = [6.0, 9.0, 7.5, 8.0, 8.5]\n'.replace('"higher"', '"lower"'))
+    leaderboard.build_site(tmp_path / "r", tmp_path / "site")
+    cpu = (tmp_path / "site" / "claims.html").read_text().split("CPU-scale claims")[1]
+    status, row = re.search(r'<tr class="claim ([a-z]+)">(.*?)</tr>', cpu, re.S).groups()
+    # stands (gaps 6..9); this run's gap is 8: inside [min - w, max + w]
+    assert status == "pass" and "stands: mean gap 7.8 over 5 seeds" in row and '<td class="num">[' in row
+
+
 # ---------------------------------------------------------------- conventions
 
 def test_conventions_page_shows_one_model_under_every_definition(site):

@@ -79,7 +79,7 @@ def paper_profile_records(root: Path) -> Path:
     """Paper-profile cifar10 records shaped like the hendrycks2019 cases: MSP from scratch (seed 0) and fine-tuned
     (seeds 0 and 1, a proxy upstream), every A1-A4 key near the published value, one cell out of band; and an
     energy-score case for the matrix."""
-    from harness.paper_tables import HENDRYCKS2019
+    from harness.site.paper_tables import HENDRYCKS2019
 
     published: dict[tuple[str, str], float] = {}
     for table in HENDRYCKS2019.tables:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import leaderboard
+from harness.site import leaderboard
 from record_factory import make_record, paper_profile_records, shift_records, write_json
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ from record_factory import shift_records
 from test_data_cli import expect_error, run
 
 from harness import data as hdata
-from harness import leaderboard
+from harness.site import leaderboard
 from harness.errors import HarnessError
 
 HUGE = 10**400  # valid JSON, and Python reads it as an int: float(HUGE) raises OverflowError

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import charts, cli, leaderboard
+from harness import cli
+from harness.site import charts, leaderboard
 from harness.errors import HarnessError
 from record_factory import make_record, write_json
 

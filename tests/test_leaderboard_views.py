@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import bands, leaderboard, store
-from harness.paper_tables import HENDRYCKS2019
+from harness import bands, store
+from harness.site import leaderboard
+from harness.site.paper_tables import HENDRYCKS2019
 from record_factory import make_record, paper_profile_records, shift_record, shift_records, write_json
 
 HOSTILE = "<script>alert(1)</script>"

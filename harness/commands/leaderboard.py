@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.leaderboard import build_site  # jinja2 only loads when this command runs
+    from harness.site.leaderboard import build_site  # jinja2 only loads when this command runs
 
     site = build_site(args.results, args.out)
     for problem in site.problems:

@@ -9,9 +9,9 @@ import math
 from dataclasses import dataclass
 
 from harness import bands as hbands
-from harness.cells import DASH, SEEDS, Cell, Column, cell, decimals, digits, fmt, number
-from harness.paper_tables import LAYOUTS, Col, Paper, Row, Section, Table
-from harness.site_records import Case, grouped, ident, ood_set_names, profile_kind, profile_order
+from harness.site.cells import DASH, SEEDS, Cell, Column, cell, decimals, digits, fmt, number
+from harness.site.paper_tables import LAYOUTS, Col, Paper, Row, Section, Table
+from harness.site.records import Case, grouped, ident, ood_set_names, profile_kind, profile_order
 
 # ---------------------------------------------------------------- choosing cases
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.cells import as_dict, number
+from harness.site.cells import as_dict, number
 
 # Okabe-Ito colours (colour-blind safe, yellow left out: too faint on white); dashes tell apart sets past them.
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 DASH = "\u2014"
-SEEDS = "seeds"  # a stat's "over" field when its mean and std are taken over training seeds (harness.site_records)
+SEEDS = "seeds"  # a stat's "over" field when its mean and std are taken over training seeds (harness.site.records)
 
 
 def decimals(key: str) -> int:

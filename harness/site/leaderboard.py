@@ -1,11 +1,11 @@
-"""Result records -> a static leaderboard site (jinja2 templates in the repo's leaderboard/ folder).
+"""Result records -> a static leaderboard site (jinja2 templates and static files in this package).
 
 Pages: the index (a table per profile and dataset, the paper profile first, the CPU profiles labelled as
-regression gates), a page per case, a page per paper with bands (harness.findings, harness.paper_tables), the
-recipe x score matrix, the claims, the metric conventions and, when shift records exist, the shift view
-(harness.shift_view). Everything shown is computed in Python; the templates only lay it out. The same records
-always give byte-identical files: every iteration is sorted, floats have fixed formats, and nothing depends on
-when or where the site is rendered.
+regression gates), a page per case, a page per paper with bands (harness.site.findings,
+harness.site.paper_tables), the recipe x score matrix, the claims, the metric conventions and, when shift records
+exist, the shift view (harness.site.shift_view). Everything shown is computed in Python; the templates only lay it
+out. The same records always give byte-identical files: every iteration is sorted, floats have fixed formats, and
+nothing depends on when or where the site is rendered.
 """
 from __future__ import annotations
 
@@ -17,21 +17,21 @@ import jinja2
 
 import harness
 from harness import bands as hbands
-from harness import findings
+from harness.site import findings
 from harness.baselines import GATED_PROFILES, tiers
-from harness.cells import (DASH, Cell, Column, as_dict, as_list, canonical, cell, decimals, digits, fmt, number,
-                           plural, status, text)
-from harness.charts import reliability_chart, roc_chart
+from harness.site.cells import (DASH, Cell, Column, as_dict, as_list, canonical, cell, decimals, digits, fmt,
+                                number, plural, status, text)
+from harness.site.charts import reliability_chart, roc_chart
 from harness.errors import HarnessError
-from harness.shift_view import SUMMARY as SHIFT_SUMMARY
-from harness.shift_view import shift_groups
-from harness.site_records import Case, cases_of, grouped, ident, metrics_of, ood_set_names, profile_kind, time_of
+from harness.site.shift_view import SUMMARY as SHIFT_SUMMARY
+from harness.site.shift_view import shift_groups
+from harness.site.records import Case, cases_of, grouped, ident, metrics_of, ood_set_names, profile_kind, time_of
 from harness.store import Problem, read_records
 
-SITE_SOURCE = Path(harness.__file__).resolve().parents[1] / "leaderboard"
+SITE_SOURCE = Path(__file__).resolve().parent
 STATIC_FILES = ("style.css", "sort.js")
 # The band files the suite checks (harness.runner reads the same folder, or $HARNESS_BANDS_DIR).
-BANDS_DIR = SITE_SOURCE.parent / "benchmarks" / "bands"
+BANDS_DIR = Path(harness.__file__).resolve().parents[1] / "benchmarks" / "bands"
 
 INDEX_COLUMNS = (
     Column("accuracy", "Accuracy", "In-distribution test accuracy (%)"),
@@ -161,7 +161,7 @@ class Group:
 
 @dataclass(frozen=True)
 class ProfileSection:
-    kind: str  # harness.site_records.PROFILE_KINDS
+    kind: str  # harness.site.records.PROFILE_KINDS
     groups: tuple[Group, ...]
 
 

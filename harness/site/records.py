@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from harness.baselines import GATED_PROFILES
-from harness.cells import SEEDS, as_dict, as_list, canonical, text
+from harness.site.cells import SEEDS, as_dict, as_list, canonical, text
 
 # How a profile's results are presented: the paper profile's are findings; the CPU profiles' are regression gates of
 # small, briefly trained models; a profile from --profile-file is neither.

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.cells import Cell, Column, cell, digits, decimals, number
-from harness.charts import Chart, Point, tradeoff_chart
-from harness.site_records import Case, grouped, profile_kind
+from harness.site.cells import Cell, Column, cell, digits, decimals, number
+from harness.site.charts import Chart, Point, tradeoff_chart
+from harness.site.records import Case, grouped, profile_kind
 
 HEAT_METRICS = (("accuracy", "Accuracy (%)", False), ("ece", "ECE, 15 bins (%)", True))
 SUMMARY = (

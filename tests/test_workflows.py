@@ -86,8 +86,21 @@ def pytest_help() -> str:
                           timeout=120).stdout
 
 
-def test_the_three_workflows_exist():
-    assert [w.name for w in WORKFLOWS] == ["ci.yml", "gpu.yml", "pages.yml"]
+def test_the_four_workflows_exist():
+    assert [w.name for w in WORKFLOWS] == ["ci.yml", "gpu.yml", "mini.yml", "pages.yml"]
+
+
+def test_mini_runs_on_main_and_nightly_and_fails_without_its_data():
+    """The PR job keeps smoke and the tests; mini runs on pushes to main and nightly, and a missing data source
+    is an error, not a silent pass."""
+    doc = load(REPO / ".github" / "workflows" / "mini.yml")
+    assert doc["on"]["push"]["branches"] == ["main"] and doc["on"]["schedule"]
+    steps = doc["jobs"]["mini"]["steps"]
+    data = next(s for s in steps if "MINI_DATA_URL" in s.get("run", ""))
+    assert "::error ::mini not run" in data["run"] and "exit 1" in data["run"]
+    assert any("--profile mini" in s.get("run", "") for s in steps)
+    ci = load(REPO / ".github" / "workflows" / "ci.yml")
+    assert not any("--profile mini" in s.get("run", "") for job in ci["jobs"].values() for s in job["steps"])
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)

@@ -13,6 +13,7 @@ profiles: the caller (the benchmark suite) decides when to call `check`.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,15 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+BANDS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "bands"
+
+
+def default_dir() -> Path:
+    """The band files the suite checks and the site shows: $HARNESS_BANDS_DIR (e.g. a fork's own bands), else
+    benchmarks/bands."""
+    return Path(os.environ.get("HARNESS_BANDS_DIR") or BANDS_DIR)
+
 
 _ID_METRICS = (
     "accuracy", "calib/rms", "calib/mad", "calib/rms_all_bins", "calib/mad_all_bins", "calib/soft_f1",

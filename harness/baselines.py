@@ -21,13 +21,12 @@ import numpy as np
 from harness import machine, profiles, spread
 from harness.errors import HarnessError
 from harness.profiles import Profile
-from harness.spread import tolerance_for
+# GATED_PROFILES and tiers are defined in harness.spread, which the site reads without torch; baselines.tiers
+# stays the gate's name for them
+from harness.spread import GATED_PROFILES, tiers, tolerance_for  # noqa: F401
 from harness.store import read_records
 
 BASELINE_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "baselines"
-# The deterministic CPU profiles, and the training seeds the spread tier of each is built from at least; paper
-# runs are gated by the bands instead.
-GATED_PROFILES = {"smoke": 5, "mini": 3}
 FORMAT_VERSION = 2
 
 # Exact tier: absolute tolerances (harness.spread.TOLERANCES, first matching pattern wins). CPU profiles are
@@ -66,12 +65,6 @@ class BaselineVerdict:
         if self.tier == "spread":
             out.update(low=self.low, high=self.high, n=self.n)
         return out
-
-
-def tiers(verdicts: list[dict] | None) -> list[str]:
-    """The tiers that gated a record, in a fixed order ("exact" before "spread")."""
-    present = {v.get("tier", "exact") for v in verdicts or []}
-    return [tier for tier in ("exact", "spread") if tier in present]
 
 
 def path_for(profile: str, directory: Path = BASELINE_DIR) -> Path:

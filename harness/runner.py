@@ -7,7 +7,6 @@ trained model's logits/features, so a score comparison on one model runs the mod
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import zlib
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,6 @@ from harness.errors import HarnessError
 from harness.evaluate import Report, collect_outputs, evaluate_arrays, head_outputs
 from harness.profiles import Profile
 
-BANDS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "bands"
 LOADED = "loaded"  # the recipe name of a case whose model is a model entry's file, loaded, not trained
 
 
@@ -77,8 +75,7 @@ class RunContext:
 def load_bands() -> bands.BandFile:
     """Every band file of benchmarks/bands (or $HARNESS_BANDS_DIR, e.g. a fork's own bands); a malformed one raises
     HarnessError `file:line: message`."""
-    directory = Path(os.environ.get("HARNESS_BANDS_DIR") or BANDS_DIR)
-    return bands.load_all(directory, datasets=hdata.registry.names(), recipes=recipes.names(), scores=scores.names())
+    return bands.load_all(bands.default_dir(), datasets=hdata.registry.names(), recipes=recipes.names(), scores=scores.names())
 
 
 def banded(profile: Profile) -> bool:

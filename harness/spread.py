@@ -29,6 +29,10 @@ TOLERANCES = {
     "*": 0.5,
 }
 K = 3.0  # docs/findings/gates.md: held-out seeds and another kernel probe need up to ..., the plants move ...
+# The deterministic CPU profiles the regression baselines gate, and the training seeds the spread tier of each is
+# built from at least; paper runs are gated by the bands instead. Here, not in harness.baselines, so that the
+# leaderboard and the end-of-run table read them without loading torch.
+GATED_PROFILES = {"smoke": 5, "mini": 3}
 
 
 def tolerance_for(metric: str, tolerances: dict[str, float] = TOLERANCES) -> float:
@@ -92,3 +96,9 @@ def decide(gaps: Sequence[float], level: float) -> Decision:
 
     lower = stat["mean"] - t.ppf(level, n - 1) * stat["std"] / math.sqrt(n)
     return Decision(n, stat["mean"], _round(lower), level)
+
+
+def tiers(verdicts: list[dict] | None) -> list[str]:
+    """The tiers that gated a record, in a fixed order ("exact" before "spread")."""
+    present = {v.get("tier", "exact") for v in verdicts or []}
+    return [tier for tier in ("exact", "spread") if tier in present]

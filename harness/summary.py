@@ -1,7 +1,7 @@
 """The compact table printed at the end of `pytest benchmarks`."""
 from __future__ import annotations
 
-from harness.baselines import GATED_PROFILES, tiers
+from harness.spread import GATED_PROFILES, tiers
 
 COLUMNS = (("acc", "accuracy"), ("AUROC", "ood/mean/auroc"), ("AUPR", "ood/mean/aupr@ood"),
            ("FPR95", "ood/mean/fpr95@ood"), ("RMS", "calib/rms"), ("MAD", "calib/mad"), ("ECE", "calib/ece"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import bands
 from harness.site import leaderboard
 from record_factory import make_record, paper_profile_records, shift_records, write_json
 
@@ -108,10 +109,10 @@ def test_leaderboard_sorts_and_links_to_a_case_page_with_plots(browser, tmp_path
 def test_paper_page_matrix_and_conventions_in_the_browser(browser, tmp_path, monkeypatch):
     """The reading views from synthetic paper-profile records: colours, values, the matrix's metric tabs.
     Screenshots go to $HARNESS_SCREENSHOTS when set (to look at them), else to the test's folder."""
-    bands = tmp_path / "bands"
-    bands.mkdir()
-    (bands / "hendrycks2019.toml").write_bytes((leaderboard.BANDS_DIR / "hendrycks2019.toml").read_bytes())
-    monkeypatch.setenv("HARNESS_BANDS_DIR", str(bands))
+    folder = tmp_path / "bands"
+    folder.mkdir()
+    (folder / "hendrycks2019.toml").write_bytes((bands.BANDS_DIR / "hendrycks2019.toml").read_bytes())
+    monkeypatch.setenv("HARNESS_BANDS_DIR", str(folder))
     paper_profile_records(tmp_path / "results" / "paper")
     shift_records(tmp_path / "results" / "smoke")
     site = leaderboard.build_site(tmp_path / "results", tmp_path / "site")

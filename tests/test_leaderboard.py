@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-from harness.site import charts, leaderboard
+from harness import bands, cli
 from harness.errors import HarnessError
+from harness.site import charts, leaderboard
 from record_factory import make_record, write_json
 
 
 HOSTILE = "<script>alert(1)</script>"
-HENDRYCKS_BANDS = leaderboard.BANDS_DIR / "hendrycks2019.toml"
+HENDRYCKS_BANDS = bands.BANDS_DIR / "hendrycks2019.toml"
 # Pages every build writes besides the case pages: index, matrix, claims, conventions, one paper page
 # (the hendrycks2019 bands), two static files.
 FIXED_FILES = 7
@@ -207,7 +207,7 @@ def test_charts_map_the_unit_square_into_the_plot_and_skip_bad_curves():
 
 
 def test_missing_templates_are_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(leaderboard, "SITE_SOURCE", tmp_path / "nowhere")
+    monkeypatch.setattr(leaderboard, "PACKAGE", "harness.data")  # a package without templates/
     (tmp_path / "r").mkdir()
     with pytest.raises(HarnessError, match="leaderboard templates not found"):
         leaderboard.build_site(tmp_path / "r", tmp_path / "site")

@@ -9,29 +9,28 @@ nothing depends on when or where the site is rendered.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import jinja2
 
 import harness
 from harness import bands as hbands
+from harness.errors import HarnessError
 from harness.site import findings
-from harness.baselines import GATED_PROFILES, tiers
 from harness.site.cells import (DASH, Cell, Column, as_dict, as_list, canonical, cell, decimals, digits, fmt,
                                 number, plural, status, text)
 from harness.site.charts import reliability_chart, roc_chart
-from harness.errors import HarnessError
+from harness.site.records import Case, cases_of, grouped, ident, metrics_of, ood_set_names, profile_kind, time_of
 from harness.site.shift_view import SUMMARY as SHIFT_SUMMARY
 from harness.site.shift_view import shift_groups
-from harness.site.records import Case, cases_of, grouped, ident, metrics_of, ood_set_names, profile_kind, time_of
+from harness.spread import GATED_PROFILES, tiers
 from harness.store import Problem, read_records
 
-SITE_SOURCE = Path(__file__).resolve().parent
+# The package whose templates/ and static/ folders (package data) the site is rendered from.
+PACKAGE = __package__
 STATIC_FILES = ("style.css", "sort.js")
-# The band files the suite checks (harness.runner reads the same folder, or $HARNESS_BANDS_DIR).
-BANDS_DIR = Path(harness.__file__).resolve().parents[1] / "benchmarks" / "bands"
 
 INDEX_COLUMNS = (
     Column("accuracy", "Accuracy", "In-distribution test accuracy (%)"),
@@ -311,11 +310,12 @@ class Site:
 
 
 def _environment() -> jinja2.Environment:
-    templates = SITE_SOURCE / "templates"
-    if not (templates / "index.html.j2").is_file():
-        raise HarnessError(f"leaderboard templates not found in {templates}: the leaderboard needs a source or "
-                           "editable install of the harness (pip install -e .)")
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), autoescape=True,
+    try:
+        loader = jinja2.PackageLoader(PACKAGE, "templates")
+    except ValueError:  # the folder is missing: an install that left out the package data
+        raise HarnessError(f"leaderboard templates not found in the package {PACKAGE}: reinstall the harness "
+                           "with its package data (pip install .)") from None
+    return jinja2.Environment(loader=loader, autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                               keep_trailing_newline=True)
 
@@ -336,7 +336,7 @@ def _write(path: Path, content: str) -> None:
 def _band_file(bands_dir: Path | None) -> hbands.BandFile | None:
     """The band files the suite checks; None when the folder is absent (an installed harness without benchmarks/).
     A malformed band file stops the build, as it stops the suite."""
-    directory = Path(bands_dir or os.environ.get("HARNESS_BANDS_DIR") or BANDS_DIR)
+    directory = Path(bands_dir) if bands_dir else hbands.default_dir()
     return hbands.load_all(directory) if directory.is_dir() else None
 
 
@@ -389,5 +389,6 @@ def build_site(results_dir: Path, out_dir: Path, bands_dir: Path | None = None) 
         if path.is_file() and path.relative_to(out_dir).as_posix() not in written:
             path.unlink()
     for name in STATIC_FILES:
-        _write(out_dir / "static" / name, (SITE_SOURCE / "static" / name).read_text(encoding="utf-8"))
+        static = resources.files(PACKAGE).joinpath("static", name)
+        _write(out_dir / "static" / name, static.read_text(encoding="utf-8"))
     return Site(out_dir / "index.html", len(cases), len(records), tuple(problems))

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from harness.baselines import GATED_PROFILES
 from harness.site.cells import SEEDS, as_dict, as_list, canonical, text
+from harness.spread import GATED_PROFILES
 
 # How a profile's results are presented: the paper profile's are findings; the CPU profiles' are regression gates of
 # small, briefly trained models; a profile from --profile-file is neither.

@@ -11,6 +11,7 @@ import importlib
 import math
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +19,10 @@ from torch import nn
 
 from harness.data.sources import one_line
 from harness.errors import HarnessError
+from harness.registry import Registry
 
-__all__ = ["WideResNet", "ResNet18", "MLPHead", "VariationalHead", "create", "names", "spec", "backbone_modules",
-           "replace_head", "load_state_dict"]
+__all__ = ["WideResNet", "ResNet18", "MLPHead", "VariationalHead", "create", "names", "spec", "Spec",
+           "backbone_modules", "replace_head", "load_state_dict"]
 
 
 class _WideBasic(nn.Module):
@@ -219,35 +221,38 @@ def _reference_init(model: nn.Module) -> None:
 
 # ---------------------------------------------------------------- registry
 
-_WRN = re.compile(r"wrn-(\d+)-(\d+)")
-_FACTORY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
-_RESNETS = {"resnet18": {"stem_padding": 1}, "resnet18-cifar": {"stem_padding": 2}}
-_NAMED = ("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2", *_RESNETS)
+class Spec(NamedTuple):
+    """What a model name stands for: the kind of network and the arguments it is built with."""
+    name: str
+    kind: str  # "wrn", "resnet18" or "factory" (the user's code)
+    args: dict
 
 
-def names() -> tuple[str, ...]:
-    """Common names; any `wrn-D-W` with D = 6n+4 is accepted too, and `package.module:factory` (the user's code)."""
-    return _NAMED
+MODELS: Registry[Spec] = Registry("model")
+names = MODELS.names  # the common names; any wrn-D-W with D = 6n+4, and package.module:factory, are models too
+spec = MODELS.get  # the Spec of a name; unknown -> HarnessError
 
 
-def spec(name: str) -> tuple[str, dict]:
-    """('wrn', {'depth': D, 'widen_factor': W}), ('resnet18', {'stem_padding': P}) or ('factory', {'target': T});
-    unknown -> HarnessError."""
-    match = _WRN.fullmatch(name)
-    if match:
-        return "wrn", {"depth": int(match.group(1)), "widen_factor": int(match.group(2))}
-    if name in _RESNETS:
-        return "resnet18", dict(_RESNETS[name])
-    if _FACTORY.fullmatch(name):
-        return "factory", {"target": name}
-    raise HarnessError(f"unknown model {name!r}; known: {', '.join(_NAMED)} (or any wrn-DEPTH-WIDTH, DEPTH = 6n+4, "
-                       f"or package.module:factory for your own code)")
+@MODELS.family(r"wrn-(\d+)-(\d+)", "any wrn-DEPTH-WIDTH, DEPTH = 6n+4",
+               examples=("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2"))
+def _wide_resnet(match: re.Match) -> Spec:
+    return Spec(match[0], "wrn", {"depth": int(match[1]), "widen_factor": int(match[2])})
+
+
+MODELS.register(Spec("resnet18", "resnet18", {"stem_padding": 1}))
+MODELS.register(Spec("resnet18-cifar", "resnet18", {"stem_padding": 2}))
+
+
+@MODELS.family(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*",
+               "package.module:factory for your own code")
+def _factory(match: re.Match) -> Spec:
+    return Spec(match[0], "factory", {"target": match[0]})
 
 
 def create(name: str, num_classes: int, *, drop_rate: float = 0.0) -> nn.Module:
     if not isinstance(num_classes, int) or num_classes < 1:
         raise HarnessError(f"num_classes must be a positive integer, got {num_classes!r}")
-    kind, args = spec(name)
+    _, kind, args = spec(name)
     if kind == "wrn":
         return WideResNet(args["depth"], num_classes, args["widen_factor"], drop_rate)
     if kind == "factory":

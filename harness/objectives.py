@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.errors import HarnessError
+from harness.registry import Registry
 
 FOCAL_GAMMA = 3.0
 ADAPTIVE_GAMMA_LOW_P = 5.0   # gamma where p_t < ADAPTIVE_THRESHOLD
@@ -56,6 +57,23 @@ class Objective:
         return self.loss(logits, targets, terms, **self.values)
 
 
+OBJECTIVES: Registry[Objective] = Registry("objective")
+names = OBJECTIVES.names
+
+
+def objective(name: str, summary: str, **kwargs) -> Callable:
+    """Decorator: register the loss function `loss(logits, targets, terms, **values)` as the objective `name`
+    (kwargs: the other fields of Objective)."""
+    def add(loss):
+        OBJECTIVES.register(Objective(name, summary, loss, **kwargs))
+        return loss
+    return add
+
+
+def outlier_names() -> tuple[str, ...]:
+    return tuple(n for n in names() if OBJECTIVES.get(n).outliers)
+
+
 def _log_p_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
 
@@ -65,6 +83,23 @@ def focal(logits: torch.Tensor, targets: torch.Tensor, gamma: torch.Tensor | flo
     return (-(1 - log_pt.exp()) ** gamma * log_pt).mean()
 
 
+def energy(logits: torch.Tensor) -> torch.Tensor:
+    """E(x) = -logsumexp(logits) (T = 1): lower for inputs the model treats as in-distribution."""
+    return -torch.logsumexp(logits.float(), dim=1)
+
+
+@objective("cross_entropy", "cross-entropy (the reference)")
+def _cross_entropy(logits, targets, terms):
+    return F.cross_entropy(logits, targets)
+
+
+@objective("focal", f"focal loss, gamma {FOCAL_GAMMA:g}")
+def _focal(logits, targets, terms):
+    return focal(logits, targets, FOCAL_GAMMA)
+
+
+@objective("adaptive_focal", f"focal loss, gamma {ADAPTIVE_GAMMA_LOW_P:g} where p_t < {ADAPTIVE_THRESHOLD:g}, "
+                             f"else {FOCAL_GAMMA:g}")
 def _adaptive_focal(logits, targets, terms):
     with torch.no_grad():
         # softmax, not exp(log_softmax): p_t of exactly 0.2 (uniform over 5 classes) must read as 0.2
@@ -74,21 +109,21 @@ def _adaptive_focal(logits, targets, terms):
     return focal(logits, targets, gamma)
 
 
+@objective("variational", "cross-entropy + KL(q(z|x) || N(0, I)) / Z (V-TST)", needs=("kl", "latent_dim"))
 def _variational(logits, targets, terms):
     return F.cross_entropy(logits, targets) + terms["kl"].mean() / terms["latent_dim"]
 
 
-def energy(logits: torch.Tensor) -> torch.Tensor:
-    """E(x) = -logsumexp(logits) (T = 1): lower for inputs the model treats as in-distribution."""
-    return -torch.logsumexp(logits.float(), dim=1)
-
-
+@objective("outlier_exposure", f"cross-entropy + {OE_WEIGHT:g} x cross-entropy to uniform on the outliers (OE)",
+           outliers=True)
 def _outlier_exposure(logits, targets, terms):
     n = len(targets)
     out = logits[n:].float()
     return F.cross_entropy(logits[:n], targets) + OE_WEIGHT * (out.logsumexp(1) - out.mean(1)).mean()
 
 
+@objective("energy_margin", f"cross-entropy + {ENERGY_WEIGHT:g} x squared energy hinges at m_in, m_out",
+           outliers=True, settings=("m_in", "m_out"))
 def _energy_margin(logits, targets, terms, m_in: float, m_out: float):
     n = len(targets)
     e = energy(logits)
@@ -96,34 +131,10 @@ def _energy_margin(logits, targets, terms, m_in: float, m_out: float):
     return F.cross_entropy(logits[:n], targets) + ENERGY_WEIGHT * hinge
 
 
-_OBJECTIVES = {o.name: o for o in (
-    Objective("cross_entropy", "cross-entropy (the reference)", lambda logits, y, terms: F.cross_entropy(logits, y)),
-    Objective("focal", f"focal loss, gamma {FOCAL_GAMMA:g}", lambda logits, y, terms: focal(logits, y, FOCAL_GAMMA)),
-    Objective("adaptive_focal", f"focal loss, gamma {ADAPTIVE_GAMMA_LOW_P:g} where p_t < {ADAPTIVE_THRESHOLD:g}, "
-                                f"else {FOCAL_GAMMA:g}", _adaptive_focal),
-    Objective("variational", "cross-entropy + KL(q(z|x) || N(0, I)) / Z (V-TST)", _variational,
-              needs=("kl", "latent_dim")),
-    Objective("outlier_exposure", f"cross-entropy + {OE_WEIGHT:g} x cross-entropy to uniform on the outliers (OE)",
-              _outlier_exposure, outliers=True),
-    Objective("energy_margin", f"cross-entropy + {ENERGY_WEIGHT:g} x squared energy hinges at m_in, m_out",
-              _energy_margin, outliers=True, settings=("m_in", "m_out")),
-)}
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_OBJECTIVES)
-
-
-def outlier_names() -> tuple[str, ...]:
-    return tuple(n for n, o in _OBJECTIVES.items() if o.outliers)
-
-
 def get(name: str, **values) -> Objective:
     """The objective `name`, with the values of its settings (exactly those it names)."""
-    if name not in _OBJECTIVES:
-        raise HarnessError(f"unknown objective {name!r}; valid objectives: {', '.join(_OBJECTIVES)}")
-    objective = _OBJECTIVES[name]
-    if set(values) != set(objective.settings):
-        raise HarnessError(f"objective {name!r} takes the settings {', '.join(objective.settings) or 'none'}; "
+    entry = OBJECTIVES.get(name)
+    if set(values) != set(entry.settings):
+        raise HarnessError(f"objective {name!r} takes the settings {', '.join(entry.settings) or 'none'}; "
                            f"got {', '.join(sorted(values)) or 'none'}")
-    return replace(objective, values=dict(values))
+    return replace(entry, values=dict(values))

@@ -35,30 +35,19 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-_REGISTRY: dict[str, type["Score"]] = {}
+from harness.registry import Registry
+
+SCORES: Registry[type["Score"]] = Registry("score")
+register = SCORES.register  # class decorator: a Score subclass, under its `name`
+names = SCORES.names
 
 # Elements of one similarity / distance block; bounds peak memory of knn and mahalanobis.
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def register(cls: type["Score"]) -> type["Score"]:
-    """Class decorator: add a Score subclass to the registry under `cls.name`."""
-    if cls.name in _REGISTRY:
-        raise ValueError(f"score {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def names() -> tuple[str, ...]:
-    """Registered score names, sorted."""
-    return tuple(sorted(_REGISTRY))
-
-
 def get(name: str, **params: Any) -> "Score":
-    """A new, unfitted score. Unknown names or parameters raise ValueError."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown score {name!r}; known scores: {', '.join(names())}")
-    cls = _REGISTRY[name]
+    """A new, unfitted score. An unknown name raises HarnessError, unknown parameters ValueError."""
+    cls = SCORES.get(name)
     accepted = [f.name for f in dataclasses.fields(cls) if f.init]
     unknown = sorted(set(params) - set(accepted))
     if unknown:

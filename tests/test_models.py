@@ -121,13 +121,17 @@ def test_resnet18_cifar_stem():
         models.create("resnet18", 10, drop_rate=0.3)
 
 
+@pytest.mark.parametrize("name", models.names())
+def test_every_named_model_classifies(name):
+    assert models.create(name, 3)(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
 def test_registry():
     assert {"wrn-40-2", "wrn-16-1", "wrn-28-10", "resnet18"} <= set(models.names())
-    for name in models.names():
-        assert models.create(name, 3)(torch.randn(1, 3, 32, 32)).shape == (1, 3)
-    m = models.create("wrn-22-3", 4, drop_rate=0.3)
+    m = models.create("wrn-22-3", 4, drop_rate=0.3)  # any wrn-DEPTH-WIDTH, not only the listed ones
     assert m.feature_dim == 192 and len(m.block1.layer) == 3
-    with pytest.raises(HarnessError, match="unknown model 'vgg'.*wrn-40-2.*resnet18"):
+    with pytest.raises(HarnessError, match="unknown model 'vgg'; known models: .*wrn-40-2.*resnet18.*"
+                                           "or any wrn-DEPTH-WIDTH"):
         models.create("vgg", 10)
     with pytest.raises(HarnessError, match="6n\\+4"):
         models.create("wrn-12-2", 10)
@@ -174,7 +178,7 @@ def test_user_factory_architecture(tmp_path, monkeypatch):
         "def small(num_classes):\n    return WideResNet(10, num_classes)\n"
         "def bare(num_classes):\n    return object()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert models.spec("my_nets:small") == ("factory", {"target": "my_nets:small"})
+    assert models.spec("my_nets:small") == ("my_nets:small", "factory", {"target": "my_nets:small"})
     assert models.create("my_nets:small", 3)(torch.randn(1, 3, 32, 32)).shape == (1, 3)
     with pytest.raises(HarnessError, match="must return an nn.Module with features"):
         models.create("my_nets:bare", 3)

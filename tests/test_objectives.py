@@ -94,7 +94,7 @@ def test_adaptive_gamma_at_exactly_0_2_is_3():
 
 
 def test_unknown_objective_and_missing_term_are_one_line_errors():
-    with pytest.raises(HarnessError, match="unknown objective 'focall'; valid objectives: cross_entropy, focal"):
+    with pytest.raises(HarnessError, match="unknown objective 'focall'; known objectives: cross_entropy, focal"):
         objectives.get("focall")
     with pytest.raises(HarnessError, match="'variational' needs the model to report kl, latent_dim") as info:
         objectives.get("variational")(torch.zeros(1, 2), torch.tensor([0]), {})

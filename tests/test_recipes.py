@@ -40,7 +40,7 @@ def test_registry_errors():
     assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
                                     "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
                                     "temperature_scaling", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft"}
-    with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; valid recipes: scratch, pretrain"):
+    with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; known recipes: scratch, pretrain"):
         recipes.get("fine_tune")
     with pytest.raises(HarnessError, match="no setting 'learning_rate'; valid settings: .*lr"):
         recipes.get("finetune", learning_rate=0.1)

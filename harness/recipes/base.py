@@ -1,0 +1,177 @@
+"""What every recipe shares: the Recipe base class, the training settings, recipes built on a trained `base`
+model, the registry every recipe module fills (`@register`), and the checkpoint key's settings."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+from torch import nn
+
+from harness import models, objectives, splits, train
+from harness.errors import HarnessError
+from harness.registry import Registry
+from harness.train import Hyper
+
+REFERENCE_MODEL = "wrn-40-2"
+# Settings added after checkpoints existed, at the value every earlier checkpoint was trained with: at that
+# value they stay out of the checkpoint key, so the keys of earlier runs do not change.
+_KEY_NEUTRAL = {"objective": "cross_entropy", "optimizer": "sgd_nesterov_cosine", "select": "last",
+                "holdout": 0.0, "holdout_rule": "random", "cifar100_holdout": 0.0}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    recipe: str
+    on: str  # "upstream" | "same"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Base of every recipe. `model=None` means the profile's model (the paper profile's is wrn-40-2)."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    upstreams: ClassVar[tuple[Upstream, ...]] = ()
+    trains: ClassVar[bool] = True
+    eval_only: ClassVar[tuple[str, ...]] = ()  # settings that change evaluation, not the weights: not in the key
+    optional_types: ClassVar[dict[str, type]] = {}  # the type a string converts to, for settings that default to None
+    linear_head: ClassVar[bool] = True  # the model ends in a plain Linear head: only such a model can be a `base`
+
+    model: str | None = None
+    # A holdout split carved from the training set (harness.splits): it never trains; it selects the epoch
+    # (select = "best_holdout_nll") and fits the temperature. 0 = none. cifar100_holdout, when not 0,
+    # replaces `holdout` on CIFAR-100 (the TST reference holds out 5 % there, 20 % elsewhere).
+    holdout: float = 0.0
+    holdout_rule: str = "random"
+    cifar100_holdout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            models.spec(self.model)
+        for name in ("holdout", "cifar100_holdout"):
+            _check(self, name, getattr(self, name) == 0 or 0 < getattr(self, name) <= splits.MAX_FRACTION,
+                   f"0 (no holdout) or in (0, {splits.MAX_FRACTION}]")
+        _check(self, "holdout_rule", self.holdout_rule in splits.RULES, f"one of {', '.join(splits.RULES)}")
+
+    def holdout_for(self, dataset: str) -> splits.Holdout | None:
+        fraction = self.cifar100_holdout if self.cifar100_holdout and dataset.startswith("cifar100") else self.holdout
+        return splits.Holdout(fraction, self.holdout_rule) if fraction else None
+
+    def resolve(self, dataset: str, profile_aux: str | None, data_root=None) -> Recipe:
+        """This recipe with the settings it takes from the dataset and the profile filled in (the outlier set,
+        the energy margins); most recipes take none."""
+        return self
+
+    def model_for(self, profile_model: str, upstream_models: list[str]) -> str:
+        """The architecture of this recipe's model under a profile whose model is `profile_model`."""
+        return self.model or profile_model
+
+    def skeleton(self, model_name: str, num_classes: int) -> nn.Module:
+        """An untrained model of this recipe's architecture: what a cached state dict is loaded into."""
+        return models.create(model_name, num_classes, drop_rate=getattr(self, "drop_rate", 0.0))
+
+    @property
+    def upstream(self) -> Upstream | None:
+        """The first dependency (None for recipes trained from scratch)."""
+        return self.upstreams[0] if self.upstreams else None
+
+    def settings(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def epochs_for(self, dataset: str, profile_epochs: dict[str, int]) -> int:
+        return 0
+
+    def build(self, model_name: str, num_classes: int, inputs: list[nn.Module]) -> tuple[nn.Module, list[nn.Module]]:
+        """The model to train (or the final model, if the recipe does not train) and the modules to freeze.
+        `inputs` are the trained upstream models, in the order of `upstreams`."""
+        raise NotImplementedError
+
+    def hyper(self, epochs: int) -> Hyper:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _Trained(Recipe):
+    """Settings shared by every recipe that runs the training loop (defaults: the reference scratch run)."""
+
+    drop_rate: float = 0.3
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    nesterov: bool = True
+    batch_size: int = 128
+    epochs: int = 100
+    augment: bool = True
+    objective: str = "cross_entropy"
+    optimizer: str = "sgd_nesterov_cosine"
+    select: str = "last"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "objective", self.objective in objectives.names(), f"one of {', '.join(objectives.names())}")
+        _check(self, "optimizer", self.optimizer in train.OPTIMIZERS, f"one of {', '.join(train.OPTIMIZERS)}")
+        _check(self, "select", self.select in train.SELECTIONS, f"one of {', '.join(train.SELECTIONS)}")
+        _check(self, "select", self.select != "best_holdout_nll" or self.holdout > 0, "'last' when holdout is 0")
+        _check(self, "weight_decay", self.optimizer != "adam_constant" or self.weight_decay == 0,
+               "0 with optimizer 'adam_constant'")
+        _check(self, "drop_rate", 0 <= self.drop_rate < 1, "in [0, 1)")
+        _check(self, "lr", self.lr > 0, "> 0")
+        _check(self, "weight_decay", self.weight_decay >= 0, ">= 0")
+        _check(self, "momentum", 0 <= self.momentum < 1, "in [0, 1)")
+        _check(self, "nesterov", not self.nesterov or self.momentum > 0, "False when momentum is 0")
+        _check(self, "batch_size", self.batch_size >= 1, ">= 1")
+        _check(self, "epochs", self.epochs >= 1, ">= 1")
+
+    def epochs_for(self, dataset: str, profile_epochs: dict[str, int]) -> int:
+        return profile_epochs.get(self.name, self.epochs)
+
+    def hyper(self, epochs: int) -> Hyper:
+        return Hyper(epochs=epochs, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                     momentum=self.momentum, nesterov=self.nesterov, augment=self.augment,
+                     optimizer=self.optimizer, objective=self.objective, select=self.select)
+
+
+class _OnBase:
+    """A recipe that starts from the trained `base` model (a field of the recipe) of the same dataset and keeps
+    that model's architecture (Tst, TemperatureScaling, Oe)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_base(self)
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        return (Upstream(self.base, "same"),)
+
+    def model_for(self, profile_model, upstream_models):
+        return upstream_models[0]
+
+    def build(self, model_name, num_classes, inputs):
+        """A copy of the base model (Tst replaces its head instead)."""
+        model = self.skeleton(model_name, num_classes)
+        models.load_state_dict(model, inputs[0].state_dict(), source=f"{self.base} model")
+        return model, []
+
+
+RECIPES: Registry[type[Recipe]] = Registry("recipe")
+register = RECIPES.register  # class decorator: a Recipe subclass, under its `name`
+
+
+def _check_base(recipe: Recipe) -> None:
+    # A base must end in a plain Linear head: the recipes that replace or reuse another model's head cannot.
+    valid = [n for n in RECIPES.names() if RECIPES.get(n).linear_head]
+    _check(recipe, "base", recipe.base in valid, f"one of {', '.join(valid)}")
+
+
+def identity_settings(recipe: Recipe, settings: dict) -> dict:
+    """The settings that enter the checkpoint key: without eval-only settings and key-neutral defaults."""
+    return {k: v for k, v in settings.items()
+            if k not in recipe.eval_only and not (k in _KEY_NEUTRAL and v == _KEY_NEUTRAL[k])}
+
+
+def _check(recipe: Recipe, field: str, ok: bool, expected: str) -> None:
+    if not ok:
+        raise HarnessError(f"recipe {recipe.name!r}: {field} must be {expected}, got {getattr(recipe, field)!r}")
+
+

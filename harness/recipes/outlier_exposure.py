@@ -1,0 +1,128 @@
+"""Outlier-exposure recipes: OE from scratch and as fine-tuning, the OE paper's calibration pair, and
+energy-bounded fine-tuning; each resolves its outlier set (and margins) from the dataset and the profile."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+from harness import models, objectives, outliers
+from harness.errors import HarnessError
+from harness.recipes.base import _check, _OnBase, _Trained, register
+from harness.recipes.transfer import Scratch
+from harness.train import Hyper
+
+
+@register
+@dataclass(frozen=True)
+class OeScratch(_Trained):
+    """Outlier Exposure from scratch (hendrycks/outlier-exposure oe_scratch.py): the scratch settings (lr 0.1,
+    100 epochs, dropout 0.3), every step 128 training images + `aux_batch_size` outliers in one forward pass,
+    CE + 0.5 x cross-entropy to uniform on the outliers. `aux` None: the profile's outlier set for the dataset."""
+
+    name: ClassVar[str] = "oe_scratch"
+    summary: ClassVar[str] = "train from scratch with Outlier Exposure (128 + 256 outliers, CE + 0.5 x CE to uniform)"
+
+    objective: str = "outlier_exposure"
+    aux: str | None = None
+    aux_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "objective", self.objective in objectives.outlier_names(),
+               f"an outlier objective ({', '.join(objectives.outlier_names())})")
+        _check(self, "aux_batch_size", self.aux_batch_size >= 1, ">= 1")
+
+    def resolve(self, dataset, profile_aux, data_root=None):
+        aux = self.aux or profile_aux
+        if aux is None:
+            raise HarnessError(f"recipe {self.name!r} needs an outlier set for {dataset!r}: the profile names none "
+                               f"(its datasets table's aux field); name one with --aux NAME")
+        outliers.check_aux(aux, dataset)
+        return dataclasses.replace(self, aux=aux)
+
+    def objective_settings(self) -> tuple[tuple[str, float], ...]:
+        return ()
+
+    def hyper(self, epochs: int) -> Hyper:
+        return dataclasses.replace(super().hyper(epochs), aux_batch_size=self.aux_batch_size,
+                                   objective_settings=self.objective_settings())
+
+    def build(self, model_name, num_classes, inputs):
+        return models.create(model_name, num_classes, drop_rate=self.drop_rate), []
+
+
+@register
+@dataclass(frozen=True)
+class Oe(_OnBase, OeScratch):
+    """Outlier Exposure fine-tuning (oe_tune.py): the trained `base` model of the same dataset (the reference's
+    baseline: `scratch`), its dropout kept, lr 0.001, 10 epochs, per-step cosine."""
+
+    name: ClassVar[str] = "oe"
+    summary: ClassVar[str] = "fine-tune a trained model with Outlier Exposure (lr 0.001, 10 epochs)"
+
+    lr: float = 0.001
+    epochs: int = 10
+    base: str = "scratch"
+
+
+@register
+@dataclass(frozen=True)
+class ScratchCalib(Scratch):
+    """The Outlier Exposure paper's calibration baseline (cifar10_calib_wrn_baseline): the scratch recipe trained
+    without the last 10 % of the training set (of each class: harness.splits `tail`), which fits the temperature."""
+
+    name: ClassVar[str] = "scratch_calib"
+    summary: ClassVar[str] = "the scratch recipe with the last 10 % of each class held out (OE calibration)"
+
+    holdout: float = 0.1
+    holdout_rule: str = "tail"
+
+
+@register
+@dataclass(frozen=True)
+class OeCalib(Oe):
+    """Outlier Exposure fine-tuning of `scratch_calib` with the same tail held out (cifar10_calib_wrn_oe_tune)."""
+
+    name: ClassVar[str] = "oe_calib"
+    summary: ClassVar[str] = "oe on scratch_calib, the same 10 % tail held out (OE calibration)"
+
+    base: str = "scratch_calib"
+    holdout: float = 0.1
+    holdout_rule: str = "tail"
+
+
+@register
+@dataclass(frozen=True)
+class EnergyFt(Oe):
+    """Energy-bounded fine-tuning (wetliu/energy_ood train.py): the OE fine-tuning settings with
+    CE + 0.1 x (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -logsumexp(logits). The margins are
+    the dataset's (registry energy_margins) unless set here."""
+
+    name: ClassVar[str] = "energy_ft"
+    summary: ClassVar[str] = "fine-tune a trained model with energy-bounded hinges on ID and outlier energies"
+
+    optional_types: ClassVar[dict[str, type]] = {"m_in": float, "m_out": float}
+
+    objective: str = "energy_margin"
+    m_in: float | None = None
+    m_out: float | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "m_in", self.m_in is None or self.m_out is None or self.m_in < self.m_out,
+               f"below m_out ({self.m_out!r})")
+
+    def resolve(self, dataset, profile_aux, data_root=None):
+        resolved = super().resolve(dataset, profile_aux, data_root)
+        if self.m_in is not None and self.m_out is not None:
+            return resolved
+        if self.m_in is not None or self.m_out is not None:
+            raise HarnessError(f"recipe {self.name!r}: set both m_in and m_out, or neither (the dataset's)")
+        m_in, m_out = outliers.margins(dataset, data_root)
+        return dataclasses.replace(resolved, m_in=m_in, m_out=m_out)
+
+    def objective_settings(self):
+        if self.m_in is None or self.m_out is None:
+            raise HarnessError(f"recipe {self.name!r}: the margins are not resolved (Recipe.resolve)")
+        return (("m_in", float(self.m_in)), ("m_out", float(self.m_out)))

@@ -23,9 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness import bands, checkpoints, models, names, splits
+from harness import bands, checkpoints, models, names, splits, tomlfile
 from harness import data as hdata
-from harness.bands import _scan, read_toml
 from harness.errors import HarnessError
 from harness.state_mapping import StateMapping
 
@@ -276,8 +275,8 @@ def load(path: str | Path) -> Entry:
     """One entry file, validated; any problem -> HarnessError '<file>:<line>: model entry NAME: field: ...'."""
     path = Path(path)
     name = names.check(path.stem, f"{path}: model entry name")  # it names the entry's download folder
-    data, text = read_toml(path, f"model entry {name}")
-    tables, top = _scan(text)
+    data, text = tomlfile.read(path, f"model entry {name}")
+    tables, top = tomlfile.scan(text)
     lines = {key: f"{path}:{n}" for key, n in top.items()}
     for table in tables:
         lines.setdefault(table.name, f"{path}:{table.line}")

@@ -8,22 +8,16 @@ says exactly what was run.
 from __future__ import annotations
 
 import hashlib
-import re
-import sys
 from argparse import ArgumentTypeError
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import names as name_rule
-from harness import options
+from harness import options, tomlfile
 from harness.errors import HarnessError
 from harness.shift import ShiftPlan, parse_plan
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "loader",
@@ -112,45 +106,19 @@ class Profile:
 
 
 class _Lines:
-    """Line numbers of a TOML file's profile tables and keys, for `file:line` messages (tomllib gives none)."""
+    """`file:line` of a profile file's tables and keys (harness.tomlfile.scan), for error messages."""
 
     def __init__(self, path: Path, text: str):
-        self.path, self.lines = path, text.splitlines()
-
-    def _header(self, table: tuple[tuple[str, ...], bool], nth: int = 0) -> int:
-        hits = [i for i, line in enumerate(self.lines) if _table(line) == table]
-        return hits[nth] if nth < len(hits) else 0
+        self.path, (self.tables, _) = path, tomlfile.scan(text)
 
     def at(self, name: str, key: str | None = None, plan: int | None = None) -> str:
         """`file:line` of `[name]` (or its plan-th `[[name.datasets]]`), or of `key = ...` inside that table."""
-        start = self._header(((name,), False)) if plan is None else self._header(((name, "datasets"), True), plan)
-        line = start
-        if key is not None:
-            key_line = re.compile(r"""^\s*(["']?)""" + re.escape(key) + r"\1\s*=")
-            for i in range(start + 1, len(self.lines)):
-                if self.lines[i].lstrip().startswith("["):
-                    break
-                if key_line.match(self.lines[i]):
-                    line = i
-                    break
-        return f"{self.path}:{line + 1}"
-
-
-def _table(line: str) -> tuple[tuple[str, ...], bool] | None:
-    """The key path of a table header line and whether it is an array table: `["od"]` and `[od]` alike."""
-    if not line.lstrip().startswith("["):
-        return None
-    try:
-        node = tomllib.loads(line)
-    except tomllib.TOMLDecodeError:
-        return None
-    keys, array = [], False
-    while isinstance(node, dict) and node:
-        key, node = next(iter(node.items()))
-        keys.append(key)
-        if isinstance(node, list):
-            array, node = True, node[0]
-    return tuple(keys), array
+        wanted = (name, False) if plan is None else (f"{name}.datasets", True)
+        hits = [t for t in self.tables if (t.name, t.array) == wanted]
+        nth = plan or 0
+        if nth >= len(hits):
+            return f"{self.path}:1"
+        return f"{self.path}:{hits[nth].line if key is None else hits[nth].at(key)}"
 
 
 def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], source: Source) -> Profile:
@@ -241,19 +209,10 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
 def load_file(path: str | Path, known: Callable[[str], bool]) -> dict[str, Profile]:
     """Every profile of a profiles TOML file; `known(name)` says whether a dataset / OOD set name exists."""
     path = Path(path)
-    try:
-        blob = path.read_bytes()
-        text = blob.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: cannot read the profile file ({exc})") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise HarnessError(f"{path}:{line.group(1) if line else 1}: invalid TOML: {exc}") from None
+    raw, text = tomlfile.read(path, "profile file")
     if not raw:
         raise HarnessError(f"{path}:1: no profile tables ([NAME] with the fields of harness/profiles.toml)")
-    lines, digest = _Lines(path, text), hashlib.sha256(blob).hexdigest()
+    lines, digest = _Lines(path, text), hashlib.sha256(text.encode("utf-8")).hexdigest()
     return {name: _parse(name, body, lines, known, Source(str(path), digest, body)) for name, body in raw.items()}
 
 

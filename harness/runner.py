@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import (baselines, bands, calibration, checkpoints, model_entries, outliers, profiles, recipes, scores,
-                     shift, store, train)
+from harness import (band_files, baselines, bands, calibration, checkpoints, model_entries, outliers, profiles,
+                     recipes, scores, shift, store, train)
 from harness import data as hdata
 from harness.data import synthetic
 from harness.data.imageset import ImageSet
@@ -75,7 +75,8 @@ class RunContext:
 def load_bands() -> bands.BandFile:
     """Every band file of benchmarks/bands (or $HARNESS_BANDS_DIR, e.g. a fork's own bands); a malformed one raises
     HarnessError `file:line: message`."""
-    return bands.load_all(bands.default_dir(), datasets=hdata.registry.names(), recipes=recipes.names(), scores=scores.names())
+    return band_files.load_all(band_files.default_dir(), datasets=hdata.registry.names(), recipes=recipes.names(),
+                               scores=scores.names())
 
 
 def banded(profile: Profile) -> bool:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import bands, spread
+from harness import band_files, bands, spread
 from harness.errors import HarnessError
 
 SHIPPED = Path(__file__).resolve().parents[1] / "benchmarks" / "bands" / "hendrycks2019.toml"
@@ -50,7 +50,7 @@ def write(tmp_path, text, name="b.toml"):
 
 def error_of(path, **kwargs):
     with pytest.raises(HarnessError) as info:
-        bands.load(path, **kwargs)
+        band_files.load(path, **kwargs)
     return str(info.value)
 
 
@@ -58,7 +58,7 @@ def error_of(path, **kwargs):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return bands.load(SHIPPED, datasets={"cifar10", "cifar100", "tinyimagenet"},
+    return band_files.load(SHIPPED, datasets={"cifar10", "cifar100", "tinyimagenet"},
                       recipes={"scratch", "finetune"}, scores={"msp"})
 
 
@@ -116,7 +116,7 @@ def test_every_band_file_names_what_the_harness_knows():
     from harness import recipes, scores
     from harness.data import registry
 
-    merged = bands.load_all(SHIPPED.parent, datasets=registry.names(), recipes=recipes.names(), scores=scores.names())
+    merged = band_files.load_all(SHIPPED.parent, datasets=registry.names(), recipes=recipes.names(), scores=scores.names())
     assert len(merged.bands) >= 190
 
 
@@ -145,7 +145,7 @@ def test_metric_keys_rejected(key):
 def two_bands(tmp_path):
     finetune = BAND.replace("ood/mean/auroc", "ood/svhn/auroc").replace('recipe = "scratch"', 'recipe = "finetune"')
     text = BAND + "\n" + finetune + 'proxy_unless_upstream = "imagenet32"\n'
-    return bands.load(write(tmp_path, text)).bands
+    return band_files.load(write(tmp_path, text)).bands
 
 
 def test_check_pass_fail(two_bands):
@@ -203,7 +203,7 @@ def test_check_rejects_malformed_metrics(two_bands):
 def claims(tmp_path):
     rms = (CLAIM.replace('"ood/mean/auroc"', '"calib/rms"').replace('"higher"', '"lower"')
            .replace("margin = 1.0", "margin = 1.1"))
-    return bands.load(write(tmp_path, CLAIM + "\n" + rms)).claims
+    return band_files.load(write(tmp_path, CLAIM + "\n" + rms)).claims
 
 
 def test_claims_pass_and_fail(claims):
@@ -232,7 +232,7 @@ SEEDED = CLAIM.replace("margin = 1.0\n", "seeds = [0, 1, 2, 3, 4]\ngaps = [2.0, 
 
 def test_a_claim_set_on_seeds_stands_by_its_one_sided_t_test(tmp_path):
     """mean 3.0, std 0.791 over 5 seeds: the one-sided 95 % t lower bound is 3.0 - 2.1318 * 0.7906 / sqrt(5) = 2.2463."""
-    (claim,) = bands.load(write(tmp_path, SEEDED)).claims
+    (claim,) = band_files.load(write(tmp_path, SEEDED)).claims
     assert claim.seeds == (0, 1, 2, 3, 4) and claim.margin == 0 and claim.level == 0.95
     decision = claim.decision
     assert decision.stands and decision.n == 5 and math.isclose(decision.lower, 2.24628, abs_tol=1e-4)
@@ -242,7 +242,7 @@ def test_a_claim_set_on_seeds_stands_by_its_one_sided_t_test(tmp_path):
 def test_a_standing_claim_checks_one_seed_as_a_regression_inside_its_gap_spread(tmp_path):
     """A seed's gap must fall in [min - w, max + w], w = max(floor 0.5, K * std): a seed or a machine kind
     cannot fail it, a recipe that lost (or reversed) the effect does."""
-    (claim,) = bands.load(write(tmp_path, SEEDED)).claims
+    (claim,) = band_files.load(write(tmp_path, SEEDED)).claims
     low, high = 2.0 - spread.K * 0.790569, 4.0 + spread.K * 0.790569
     for gap, ok in ((0.2, True), (low + 0.01, True), (low - 0.01, False), (-2.0, False), (high - 0.01, True),
                     (high + 0.01, False)):
@@ -258,7 +258,7 @@ def test_a_claim_its_seeds_do_not_decide_is_a_finding_never_enforced(tmp_path, g
     text = SEEDED.replace("[2.0, 3.0, 2.5, 4.0, 3.5]", gaps)
     if gaps.count(",") == 2:
         text = text.replace("[0, 1, 2, 3, 4]", "[0, 1, 2]")
-    (claim,) = bands.load(write(tmp_path, text)).claims
+    (claim,) = band_files.load(write(tmp_path, text)).claims
     assert not claim.decision.stands
     (verdict,) = bands.check_claims([claim], "cifar10", {"scratch": {"ood/mean/auroc": stat(90.0)},
                                                          "finetune": {"ood/mean/auroc": stat(50.0)}})
@@ -277,14 +277,14 @@ def test_a_claim_its_seeds_do_not_decide_is_a_finding_never_enforced(tmp_path, g
 ])
 def test_a_malformed_seeded_claim_is_one_line_naming_the_file(tmp_path, old, new, words):
     with pytest.raises(HarnessError, match=re.escape(words)) as info:
-        bands.load(write(tmp_path, SEEDED.replace(old, new)))
+        band_files.load(write(tmp_path, SEEDED.replace(old, new)))
     assert str(info.value).startswith(str(tmp_path)) and "\n" not in str(info.value)
 
 
 def test_a_claim_can_compare_two_scores_on_one_model(tmp_path):
     text = (CLAIM.replace('recipe = "finetune"', 'recipe = "scratch"').replace('score = "msp"', 'score = "energy"')
             + 'baseline_score = "msp"\n')
-    (claim,) = bands.load(write(tmp_path, text), scores=["msp", "energy"]).claims
+    (claim,) = band_files.load(write(tmp_path, text), scores=["msp", "energy"]).claims
     assert claim.scores == ("energy", "msp") and claim.sides() == ("scratch (energy)", "scratch (msp)")
     energy = {"scratch": {"ood/mean/auroc": stat(80.0)}}
     msp = {"scratch": {"ood/mean/auroc": stat(77.5)}}
@@ -295,10 +295,10 @@ def test_a_claim_can_compare_two_scores_on_one_model(tmp_path):
     (alone,) = bands.check_claims([claim], "cifar10", energy)
     assert alone.passed is None
     with pytest.raises(HarnessError, match="unknown baseline_score 'msq'"):
-        bands.load(write(tmp_path, text.replace('baseline_score = "msp"', 'baseline_score = "msq"')),
+        band_files.load(write(tmp_path, text.replace('baseline_score = "msp"', 'baseline_score = "msq"')),
                    scores=["msp", "energy"])
     with pytest.raises(HarnessError, match="baseline_score equals score; leave it out"):
-        bands.load(write(tmp_path, text.replace('baseline_score = "msp"', 'baseline_score = "energy"')))
+        band_files.load(write(tmp_path, text.replace('baseline_score = "msp"', 'baseline_score = "energy"')))
 
 
 # ---------------------------------------------------------------- malformed files -> file:line
@@ -341,18 +341,18 @@ def test_duplicate_across_files(tmp_path):
     write(tmp_path, BAND, "a.toml")
     write(tmp_path, BAND, "b.toml")
     with pytest.raises(HarnessError, match=r"b\.toml:1: duplicate band .* \(first at .*a\.toml:1\)"):
-        bands.load_all(tmp_path)
+        band_files.load_all(tmp_path)
 
 
 def test_toml_syntax_error(tmp_path):
     path = write(tmp_path, BAND.replace("value = 91.5", "value = = 91.5"))
     message = error_of(path)
-    assert message.startswith(f"{path}:7: TOML syntax error: ") and "line 7" in message
+    assert message.startswith(f"{path}:7: invalid TOML: ") and "line 7" in message
 
 
 def test_unknown_names_when_registries_given(tmp_path):
     path = write(tmp_path, BAND.replace('recipe = "scratch"', 'recipe = "scrach"'))
-    assert bands.load(path).bands[0].recipe == "scrach"
+    assert band_files.load(path).bands[0].recipe == "scrach"
     message = error_of(path, recipes={"scratch", "finetune"})
     assert message.startswith(f"{path}:1: unknown recipe 'scrach' (known: finetune, scratch)")
     message = error_of(write(tmp_path, BAND), datasets={"cifar100"})
@@ -394,7 +394,7 @@ def test_malformed_claim_reports_file_and_line(tmp_path, old, new, line, words):
 def test_missing_file_and_directory(tmp_path):
     assert error_of(tmp_path / "nope.toml") == f"{tmp_path / 'nope.toml'}: band file not found"
     with pytest.raises(HarnessError, match="band directory not found"):
-        bands.load_all(tmp_path / "nowhere")
+        band_files.load_all(tmp_path / "nowhere")
 
 
 # ---------------------------------------------------------------- jordahn2024.toml and claim profiles
@@ -403,7 +403,7 @@ def test_jordahn2024_bands():
     from harness import recipes
     from harness.data import registry
 
-    loaded = bands.load(SHIPPED.parent / "jordahn2024.toml", datasets=registry.names(), recipes=recipes.names(),
+    loaded = band_files.load(SHIPPED.parent / "jordahn2024.toml", datasets=registry.names(), recipes=recipes.names(),
                         scores=["msp"])
     assert len(loaded.bands) == 14 and {b.paper for b in loaded.bands} == {"jordahn2024"}
     by = {(b.recipe, b.metric): b for b in loaded.bands}
@@ -430,9 +430,9 @@ rationale = "r"
 """
     path = tmp_path / "c.toml"
     path.write_text(claim)
-    assert bands.load(path).claims[0].profiles == ("paper",)
+    assert band_files.load(path).claims[0].profiles == ("paper",)
     path.write_text(claim + 'profiles = ["mini", "paper"]\n')
-    assert bands.load(path).claims[0].profiles == ("mini", "paper")
+    assert band_files.load(path).claims[0].profiles == ("mini", "paper")
     path.write_text(claim + "profiles = []\n")
     with pytest.raises(HarnessError, match="field 'profiles' must be a non-empty list of profile names"):
-        bands.load(path)
+        band_files.load(path)

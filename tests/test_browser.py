@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import bands
+from harness import band_files
 from harness.site import leaderboard
 from record_factory import make_record, paper_profile_records, shift_records, write_json
 
@@ -111,7 +111,7 @@ def test_paper_page_matrix_and_conventions_in_the_browser(browser, tmp_path, mon
     Screenshots go to $HARNESS_SCREENSHOTS when set (to look at them), else to the test's folder."""
     folder = tmp_path / "bands"
     folder.mkdir()
-    (folder / "hendrycks2019.toml").write_bytes((bands.BANDS_DIR / "hendrycks2019.toml").read_bytes())
+    (folder / "hendrycks2019.toml").write_bytes((band_files.BANDS_DIR / "hendrycks2019.toml").read_bytes())
     monkeypatch.setenv("HARNESS_BANDS_DIR", str(folder))
     paper_profile_records(tmp_path / "results" / "paper")
     shift_records(tmp_path / "results" / "smoke")

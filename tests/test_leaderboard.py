@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import bands, cli
+from harness import band_files, cli
 from harness.errors import HarnessError
 from harness.site import charts, leaderboard
 from record_factory import make_record, write_json
 
 
 HOSTILE = "<script>alert(1)</script>"
-HENDRYCKS_BANDS = bands.BANDS_DIR / "hendrycks2019.toml"
+HENDRYCKS_BANDS = band_files.BANDS_DIR / "hendrycks2019.toml"
 # Pages every build writes besides the case pages: index, matrix, claims, conventions, one paper page
 # (the hendrycks2019 bands), two static files.
 FIXED_FILES = 7

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import bands, store
+from harness import band_files, bands, store
 from harness.site import leaderboard
 from harness.site.paper_tables import HENDRYCKS2019
 from record_factory import make_record, paper_profile_records, shift_record, shift_records, write_json
@@ -20,7 +20,7 @@ def band_dir(tmp_path, monkeypatch) -> Path:
     """The committed hendrycks2019 bands only (other band files come and go); tests may add their own."""
     folder = tmp_path / "bands"
     folder.mkdir()
-    source = bands.BANDS_DIR / "hendrycks2019.toml"
+    source = band_files.BANDS_DIR / "hendrycks2019.toml"
     (folder / source.name).write_bytes(source.read_bytes())
     monkeypatch.setenv("HARNESS_BANDS_DIR", str(folder))
     return folder
@@ -51,7 +51,7 @@ def cells(html: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- paper pages
 
 def test_the_layout_prints_the_band_values_and_every_cell_has_a_band():
-    band_file = bands.load(bands.BANDS_DIR / "hendrycks2019.toml")
+    band_file = band_files.load(band_files.BANDS_DIR / "hendrycks2019.toml")
     by_key = {(b.dataset, b.recipe, b.score, b.metric): b for b in band_file.bands}
     n = 0
     for table in HENDRYCKS2019.tables:

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 import harness
+from harness import band_files
 from harness import bands as hbands
 from harness.errors import HarnessError
 from harness.site import findings
@@ -336,8 +337,8 @@ def _write(path: Path, content: str) -> None:
 def _band_file(bands_dir: Path | None) -> hbands.BandFile | None:
     """The band files the suite checks; None when the folder is absent (an installed harness without benchmarks/).
     A malformed band file stops the build, as it stops the suite."""
-    directory = Path(bands_dir) if bands_dir else hbands.default_dir()
-    return hbands.load_all(directory) if directory.is_dir() else None
+    directory = Path(bands_dir) if bands_dir else band_files.default_dir()
+    return band_files.load_all(directory) if directory.is_dir() else None
 
 
 # Pages the build may or may not write; a page the records no longer call for is removed on the next build.

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from torch import nn
 
 from harness import data as hdata
 from harness import models, outliers, recipes, splits, train
-from harness.data.sources import one_line
+from harness.checkpoint_files import atomic_write, load_verified, load_weights_only, sha256_of, unwrap
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.profiles import get as get_profile
@@ -294,8 +293,8 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
     blob = buffer.getvalue()
     sidecar = {"sha256": hashlib.sha256(blob).hexdigest(), "identity": run.identity(), "info": info}
     # The sidecar goes first: a .pt file present means the entry is complete.
-    _atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True).encode())
-    _atomic_write(path, blob)
+    atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2, sort_keys=True).encode())
+    atomic_write(path, blob)
     partial.unlink(missing_ok=True)
     _say(ctx, f"stored {path} (test accuracy {acc:.2f}%)")
     return model, info
@@ -308,11 +307,11 @@ def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
     except (OSError, ValueError):
         raise HarnessError(f"cached checkpoint {path} has no readable {sidecar_path.name}; delete both files to "
                            f"retrain it") from None
-    actual = _sha256(path)
+    actual = sha256_of(path)
     if actual != sidecar.get("sha256"):
         raise HarnessError(f"cached checkpoint {path} is damaged (sha256 {actual}, recorded {sidecar.get('sha256')}); "
                            f"delete it to retrain")
-    payload = _load_weights_only(path)
+    payload = load_weights_only(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT or payload.get("key") != run.key:
         raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
     model = run.recipe.skeleton(run.model, run.num_classes)
@@ -336,7 +335,7 @@ def _load_user(ckpt: UserCheckpoint, ctx: _Context) -> tuple[nn.Module, dict]:
 def load_user(ckpt: UserCheckpoint) -> tuple[nn.Module, dict]:
     """A user-supplied checkpoint on the CPU: sha256 verified first, keys mapped, then loaded strictly into
     `ckpt.model`; without a head (`mapping.head` false) the model's `fc` stays as initialised."""
-    state, ignored = ckpt.mapping.apply(_unwrap(load_verified(ckpt.path, ckpt.sha256), ckpt.path))
+    state, ignored = ckpt.mapping.apply(unwrap(load_verified(ckpt.path, ckpt.sha256), ckpt.path))
     num_classes = ckpt.num_classes
     if ckpt.mapping.head:
         fc = {k.removeprefix("module."): v for k, v in state.items()}.get("fc.weight")
@@ -355,51 +354,6 @@ def load_user(ckpt: UserCheckpoint) -> tuple[nn.Module, dict]:
             "num_classes": num_classes, "sha256": ckpt.sha256, "entry": ckpt.entry, "ignored_keys": ignored,
             "mapping": ckpt.mapping.to_json()}
     return model.eval(), info
-
-
-def not_a_file(path: Path) -> str | None:
-    """Why `path` cannot be a checkpoint before it is even read, or None."""
-    if path.is_dir():
-        return f"checkpoint {path} is a directory; expected a state-dict file"
-    if not path.is_file():
-        return f"checkpoint file {path} does not exist"
-    if path.stat().st_size == 0:
-        return f"checkpoint {path} is empty (0 bytes): an interrupted download or save?"
-    return None
-
-
-def load_verified(path: str | os.PathLike, sha256: str):
-    """torch.load(weights_only=True) of `path` after checking its sha256; mismatch or damage -> HarnessError."""
-    path = Path(path)
-    if not_a_file(path):
-        raise HarnessError(not_a_file(path))
-    expected = sha256.lower().strip()
-    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
-        raise HarnessError(f"sha256 for {path} must be 64 hex digits, got {sha256!r}")
-    actual = _sha256(path)
-    if actual != expected:
-        raise HarnessError(f"checkpoint {path} has sha256 {actual}, expected {expected}: wrong or damaged file")
-    return _load_weights_only(path)
-
-
-def _load_weights_only(path: Path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickle with disallowed globals, not a torch file
-        raise HarnessError(f"cannot load checkpoint {path}: {exc.__class__.__name__}: {one_line(exc)} "
-                           f"(truncated, damaged, or not a weights-only torch file; the harness never unpickles code: "
-                           f"save the state dict alone, torch.save(model.state_dict(), PATH), and load that)") from None
-
-
-def _unwrap(obj, path) -> dict:
-    """A bare state dict, or the common wrappers {"state_dict": ...} / {"model": ...} / harness checkpoints."""
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model_state_dict", "model"):
-            if isinstance(obj.get(key), dict) and all(isinstance(v, torch.Tensor) for v in obj[key].values()):
-                return obj[key]
-        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            return obj
-    raise HarnessError(f"{path}: expected a state dict (or a dict holding one under 'state_dict'/'model')")
 
 
 def _upstream_ref(run: Run) -> dict | None:
@@ -441,26 +395,6 @@ def _test_accuracy(model: nn.Module, dataset: str, ctx: _Context) -> tuple[float
     test = test.subset(train.balanced_indices(test.labels, ctx.test_limit, DATA_SUBSET_SEED))
     acc = train.accuracy(model, test, batch_size=ctx.eval_batch_size, device=ctx.options.device)
     return round(100 * acc, 4), len(test)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write(path: Path, blob: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _say(ctx: _Context, message: str) -> None:

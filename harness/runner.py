@@ -6,10 +6,8 @@ trained model's logits/features, so a score comparison on one model runs the mod
 """
 from __future__ import annotations
 
-import hashlib
 import time
-import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,11 @@ import numpy as np
 import torch
 
 from harness import (band_files, baselines, bands, calibration, checkpoints, model_entries, outliers, profiles,
-                     recipes, scores, shift, store, train)
+                     recipes, scores, shift, store)
 from harness import data as hdata
-from harness.data import synthetic
-from harness.data.imageset import ImageSet
 from harness.errors import HarnessError
-from harness.evaluate import Report, collect_outputs, evaluate_arrays, head_outputs
+from harness.eval_inputs import EvalInputs, Outputs, ShiftInputs, build_inputs, build_shift_inputs
+from harness.evaluate import Report, evaluate_arrays
 from harness.profiles import Profile
 
 LOADED = "loaded"  # the recipe name of a case whose model is a model entry's file, loaded, not trained
@@ -95,30 +92,11 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-@dataclass
-class ShiftInputs:
-    plan: shift.ShiftPlan | None
-    cells: dict[shift.Cell, ImageSet]  # uint8: the full CIFAR-10-C normalized would take 9 GB
-    missing: str | None = None
-
-
-@dataclass
-class EvalInputs:
-    test_x: torch.Tensor
-    test_y: np.ndarray
-    fit_x: torch.Tensor
-    fit_y: np.ndarray
-    ood: dict[str, torch.Tensor]
-    missing: dict[str, str] = field(default_factory=dict)
-
-
 class Session:
     def __init__(self, ctx: RunContext):
         self.ctx = ctx
         self._inputs: dict[str, EvalInputs] = {}
-        self._outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}
-        self._body_outputs: dict[str, dict[str, tuple[np.ndarray, np.ndarray | None]]] = {}  # by body digest
-        self._digests: dict[str, str] = {}  # model key -> body digest
+        self._outputs = Outputs(ctx.profile.eval_batch_size, ctx.device)
         self._aux: dict[str, torch.Tensor] = {}  # normalized outlier samples for the records' energies
         self._shift: dict[str, ShiftInputs] = {}
         self._bands = None
@@ -163,54 +141,14 @@ class Session:
     # --- evaluation inputs, shared by every case on a dataset ------------------------------------
     def inputs(self, dataset: str) -> EvalInputs:
         if dataset not in self._inputs:
-            self._inputs[dataset] = self._build_inputs(dataset)
+            self._inputs[dataset] = build_inputs(self.ctx.profile, dataset, self.ctx.data_root, self.ctx.repetitions)
         return self._inputs[dataset]
 
-    def _build_inputs(self, dataset: str) -> EvalInputs:
-        profile, root = self.ctx.profile, self.ctx.data_root
-        subset_seed = checkpoints.DATA_SUBSET_SEED  # the same subsets the checkpoints were trained and tested on
-        size = hdata.spec(dataset, root).image_size
-        test = hdata.load(dataset, "test", data_root=root, image_size=size)
-        test = test.subset(train.balanced_indices(test.labels, profile.test_limit, subset_seed))
-        fit = hdata.load(dataset, "train", data_root=root, image_size=size)
-        fit = fit.subset(train.balanced_indices(fit.labels, profile.train_limit, subset_seed))
-        n_pool = self.ctx.repetitions * (len(test) // 5)
-        ood, missing = {}, {}
-        for name in profile.plan(dataset).ood:
-            if name in synthetic.KINDS:
-                # The reference generates num_to_avg * (len(test) // 5) synthetic images and draws from them.
-                ood[name] = synthetic.make(name, n_pool, image_size=size, seed=0)
-                continue
-            try:
-                images = hdata.load_ood(name, data_root=root, image_size=size).images
-            except HarnessError as exc:
-                missing[name] = str(exc)
-                continue
-            if profile.ood_pool_limit and len(images) > profile.ood_pool_limit:
-                rng = np.random.default_rng(zlib.crc32(name.encode()))
-                images = images[np.sort(rng.choice(len(images), profile.ood_pool_limit, replace=False))]
-            ood[name] = hdata.normalize(images)
-        return EvalInputs(hdata.normalize(test.images), test.labels, hdata.normalize(fit.images), fit.labels,
-                          ood, missing)
-
-    def _output(self, key: str, model: torch.nn.Module, name: str, x):
-        """(logits, features) of one model on one named input set, computed once per process and only when a
-        case needs it (the fit set only for scores fitted on training features). `x`: the normalized inputs, or a
-        function that makes them (a shifted cell stays uint8 until a model runs on it)."""
-        outs = self._outputs.setdefault(key, {})
-        if name not in outs:
-            batch, device = self.ctx.profile.eval_batch_size, self.ctx.device
-            body = self._digests.setdefault(key, _body_digest(model))
-            shared = self._body_outputs.get(body, {}).get(name)
-            if shared is not None:
-                # Another model with this very body (a TST head on it, temperature scaling of it) was evaluated on
-                # this set: its features are this model's, so only the head runs.
-                outs[name] = (head_outputs(model, shared[1], batch, device), shared[1])
-            else:
-                outs[name] = collect_outputs(model, x() if callable(x) else x, batch, device)
-                if outs[name][1] is not None:
-                    self._body_outputs.setdefault(body, {})[name] = outs[name]
-        return outs[name]
+    def shift_inputs(self, dataset: str) -> ShiftInputs:
+        """The profile's shifted cells of `dataset`, loaded once per process."""
+        if dataset not in self._shift:
+            self._shift[dataset] = build_shift_inputs(self.ctx.profile, dataset, self.ctx.data_root)
+        return self._shift[dataset]
 
     def entry(self, name: str) -> model_entries.Entry:
         """A model entry by name (benchmarks/models, or one `evaluate` registered in `entries`)."""
@@ -263,11 +201,11 @@ class Session:
         aux = info["settings"].get("aux")
         excluded = outliers.excluded(aux, inputs.ood)
         ood = {n: x for n, x in inputs.ood.items() if n not in excluded}
-        outs = {"test": self._output(key, model, "test", inputs.test_x)}
-        outs.update({f"ood/{n}": self._output(key, model, f"ood/{n}", x) for n, x in ood.items()})
+        outs = {"test": self._outputs.get(key, model, "test", inputs.test_x)}
+        outs.update({f"ood/{n}": self._outputs.get(key, model, f"ood/{n}", x) for n, x in ood.items()})
         score = scores.get(case.score, **dict(case.score_params))
         if score.needs_fit:
-            score.fit(self._output(key, model, "fit", inputs.fit_x)[1], inputs.fit_y)
+            score.fit(self._outputs.get(key, model, "fit", inputs.fit_x)[1], inputs.fit_y)
         id_scores = ood_scores = None
         if "model" in score.needs:
             batch = profile.eval_batch_size
@@ -321,7 +259,7 @@ class Session:
         out = {"end": measured(model, test_logits)}
         if recipe.upstream is not None:
             start, info = self._start(case, seed, recipe)
-            out["start"] = measured(start, self._output(info["key"], start, "test", inputs.test_x)[0])
+            out["start"] = measured(start, self._outputs.get(info["key"], start, "test", inputs.test_x)[0])
         return out
 
     def _start(self, case: Case, seed: int, recipe: recipes.Recipe) -> tuple[torch.nn.Module, dict]:
@@ -333,24 +271,6 @@ class Session:
                                   device=ctx.device, data_root=ctx.data_root, cache_dir=ctx.cache_dir,
                                   upstream_dataset=upstream, quiet=ctx.quiet)
 
-    def shift_inputs(self, dataset: str) -> ShiftInputs:
-        """The profile's shifted cells of `dataset`, normalized, loaded once per process (README "Shift evaluation");
-        `missing` says why there are none (no shift set in the profile, or not in the cache: with the command)."""
-        if dataset not in self._shift:
-            profile, cells, missing = self.ctx.profile, {}, None
-            plan = profile.plan(dataset).shift
-            if plan is not None and profile.test_limit:  # a shifted cell holds test images: their cap applies
-                plan = replace(plan, images=min(plan.images or profile.test_limit, profile.test_limit))
-            if plan is None:
-                missing = f"profile {self.ctx.profile.name!r} names no shifted set for {dataset}"
-            else:
-                try:
-                    cells = shift.load_cells(plan, dataset, checkpoints.DATA_SUBSET_SEED, self.ctx.data_root)
-                except HarnessError as exc:
-                    missing = str(exc)
-            self._shift[dataset] = ShiftInputs(plan, cells, missing)
-        return self._shift[dataset]
-
     def _shift_metrics(self, case, seed, recipe, key, model, inputs: EvalInputs) -> dict:
         """The record's `shift` block: what was evaluated (or why nothing), and in `metrics` the shift keys and, for
         a model adapted from an upstream, its feature distortion on the ID test set and on the shifted images."""
@@ -359,13 +279,13 @@ class Session:
                "distortion_from": None, "metrics": {}}
         names = {cell: f"shift/{cell[0]}/{cell[1]}" for cell in shifted.cells}
         inputs_of = {cell: partial(hdata.normalize, s.images) for cell, s in shifted.cells.items()}
-        outs = {cell: self._output(key, model, names[cell], inputs_of[cell]) for cell in shifted.cells}
+        outs = {cell: self._outputs.get(key, model, names[cell], inputs_of[cell]) for cell in shifted.cells}
         out["metrics"] = shift.metrics({cell: (outs[cell][0], shifted.cells[cell].labels) for cell in outs})
-        test_features = self._output(key, model, "test", inputs.test_x)[1]
+        test_features = self._outputs.get(key, model, "test", inputs.test_x)[1]
         if recipe is None or recipe.upstream is None or case.entry or test_features is None:
             return out  # trained from scratch, a loaded model, or an entry's upstream: no upstream of ours to compare
         start, info = self._start(case, seed, recipe)
-        start_out = {n: self._output(info["key"], start, n, x)[1] for n, x in
+        start_out = {n: self._outputs.get(info["key"], start, n, x)[1] for n, x in
                      [("test", inputs.test_x), *((names[c], inputs_of[c]) for c in shifted.cells)]}
         out["distortion_from"] = {"recipe": recipe.upstream.recipe, "key": info["key"]}
         values = {"distortion/id": shift.distortion(test_features, start_out["test"])}
@@ -427,16 +347,6 @@ def _ood_selection(profile: Profile, dataset: str) -> dict | None:
         return None
     return {"profile": list(own), "run": list(run), "added": [s for s in run if s not in own],
             "dropped": [s for s in own if s not in run]}
-
-
-def _body_digest(model: torch.nn.Module) -> str:
-    """sha256 of every tensor of the model but its head `fc`: equal digests, equal features."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if not name.startswith("fc."):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def failures(record: dict) -> list[str]:

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from harness import checkpoints, cli, models, profiles, recipes, train
+from harness import checkpoint_files, checkpoints, cli, models, profiles, recipes, train
 from harness.errors import HarnessError
 
 
@@ -116,13 +116,13 @@ def test_user_checkpoint_is_verified_and_used(tmp_path):
     assert _key("finetune", upstream_checkpoint=user) != _key("finetune")
 
     with pytest.raises(HarnessError, match="has sha256 .*expected 0{64}: wrong or damaged file"):
-        checkpoints.load_verified(path, "0" * 64)
+        checkpoint_files.load_verified(path, "0" * 64)
     with pytest.raises(HarnessError, match="64 hex digits"):
-        checkpoints.load_verified(path, "abc")
+        checkpoint_files.load_verified(path, "abc")
     path.write_bytes(path.read_bytes()[:1000])
     truncated = hashlib.sha256(path.read_bytes()).hexdigest()
     with pytest.raises(HarnessError, match="cannot load checkpoint .*truncated"):
-        checkpoints.load_verified(path, truncated)
+        checkpoint_files.load_verified(path, truncated)
 
 
 def test_user_checkpoint_of_another_architecture_names_the_bad_key(tmp_path):
@@ -139,7 +139,7 @@ def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": models.create("wrn-10-1", 3)}, path)  # a whole module: needs unpickling code
     with pytest.raises(HarnessError, match="not a weights-only torch file"):
-        checkpoints.load_verified(path, hashlib.sha256(path.read_bytes()).hexdigest())
+        checkpoint_files.load_verified(path, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def test_cli_trains_upstream_then_finetune(tmp_path, monkeypatch, capsys):

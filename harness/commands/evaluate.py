@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import checkpoints, model_entries, models, names, options, profiles, store
+from harness import checkpoint_files, model_entries, models, names, options, profiles, store
 from harness import data as hdata
 from harness import scores as hscores
 from harness.errors import HarnessError
@@ -91,8 +91,8 @@ def _one_off(args) -> model_entries.Entry:
         if item.count(":") != 1 or not all(item.split(":")):
             entry.fail("provenance.trained_on", f"expected DATASET:SPLIT, got {item!r}")
     entry.trained_on = tuple(args.trained_on or ())
-    if checkpoints.not_a_file(path):
-        entry.fail("checkpoint", checkpoints.not_a_file(path))
+    if checkpoint_files.not_a_file(path):
+        entry.fail("checkpoint", checkpoint_files.not_a_file(path))
     return entry
 
 

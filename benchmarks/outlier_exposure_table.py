@@ -1,4 +1,4 @@
-"""The CPU-scale table of README "Outlier-exposed training": per seed and as mean +- std over seeds, each model
+"""The CPU-scale table of docs/outlier-exposure.md: per seed and as mean +- std over seeds, each model
 and score of test_outlier_exposure's claims (scratch, oe, energy_ft; MSP and energy) over the OOD sets every record
 of the seed has, and each direction claim's gap per seed (what the claims' margins were set from).
 

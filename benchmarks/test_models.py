@@ -5,7 +5,7 @@ loaded: file, sha256, entry). An entry whose checkpoint file is absent (the rele
 their addresses, not their bytes) is collected only when the run selects cases by keyword (`-k models`,
 `-k oe-cifar10`, ...): then it skips with the command that fetches it, and, like every skipped case, makes the run
 exit 1 unless --allow-skips. A run without -k (CI, `pytest benchmarks`) does not collect absent entries, so files a
-machine does not have never fail it; README "Your own model as a benchmark case".
+machine does not have never fail it; docs/own-model.md.
 """
 import pytest
 from casekit import assert_verdicts, case_params

@@ -5,7 +5,7 @@ scores. The fine-tunes start from the profile's `scratch` model (their recipes' 
 drawn from the outliers' source are excluded from these models' cases (record field `excluded_ood_sets`). The
 scratch model's MSP, energy and ODIN rows are the cases of test_hendrycks2019 and test_scores.
 
-The OE paper's calibration protocol (README "Outlier-exposed training"): `scratch_calib` and `oe_calib` train
+The OE paper's calibration protocol (docs/outlier-exposure.md): `scratch_calib` and `oe_calib` train
 without the last 10 % of the training set, fit a temperature on it, and record calibration with OOD data at
 that temperature (`ood/<set>/calib@T/*`, OOD samples counted as wrong), MSP score. Not on smoke: a second
 scratch model would push smoke past its time budget (the temperature_scaling and tst cases cover that code there).
@@ -35,7 +35,7 @@ def _cases(profile: profiles.Profile) -> list[Case]:
             continue  # the profile names no outliers for this dataset
         names = ["oe", "energy_ft"] + (["oe_scratch"] if banded(profile) else [])
         if hdata.spec(plan.id).energy_margins is None:
-            names.remove("energy_ft")  # no margins to fine-tune with (README "Energy margins")
+            names.remove("energy_ft")  # no margins to fine-tune with (docs/outlier-exposure.md)
         cases += [Case(GROUP, plan.id, name, score) for name in names for score in SCORES]
         if profile.name != "smoke":
             cases += [Case(GROUP, plan.id, name, "msp") for name in CALIBRATION]

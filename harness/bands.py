@@ -38,7 +38,7 @@ _OOD_METRICS += tuple(key.replace("calib/", "calib@T/") for key in _OOD_METRICS 
 PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar2022")
 
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
-# Under distribution shift (README "Conventions"): per corruption and severity, per severity, over all.
+# Under distribution shift (docs/metrics.md, Conventions): per corruption and severity, per severity, over all.
 _SHIFT_METRICS = r"(?:accuracy|ece|rms|nll)"
 _SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|severity[1-9][0-9]*|mean)/{_SHIFT_METRICS}|distortion/(?:id|shift)")
 _METRIC_KEY = re.compile(
@@ -49,7 +49,7 @@ NAME_RE = re.compile(rf"{_NAME}\Z")  # a dataset, recipe, score or paper name in
 
 
 def is_metric_key(key: str) -> bool:
-    """True when `key` follows the Report's metric key grammar (SPEC.md)."""
+    """True when `key` follows the Report's metric key grammar (docs/metrics.md)."""
     return bool(_METRIC_KEY.match(key))
 
 

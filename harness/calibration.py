@@ -1,5 +1,5 @@
 """Post-hoc calibration fitted on a model's holdout split, and the calibration views a case records beside its
-main metrics (DESIGN.md section 6).
+main metrics (the evaluation protocol: docs/metrics.md).
 
 - Temperature scaling (Guo et al. 2017): the T > 0 minimising the NLL of softmax(logits / T) on the holdout
   split. The NLL is convex in 1/T, hence unimodal in log T, so a bounded scalar search (scipy's Brent) over

@@ -1,4 +1,4 @@
-"""The evaluation protocol (DESIGN.md section 6): outputs of a classifier -> Report.
+"""The evaluation protocol (docs/metrics.md): outputs of a classifier -> Report.
 
 `evaluate_arrays` works on logits/features already computed (testable without a
 model); `collect_outputs` and `evaluate_model` are the thin model layer.
@@ -36,7 +36,8 @@ from harness.scores import Score, as_labels, as_matrix, log_softmax
 OOD_SAMPLE_DIVISOR = 5
 MEAN_SET = "mean"
 _OOD_DETECTION = ("auroc", "aupr@ood", "fpr95@ood", "aupr@id", "fpr95@id")
-# The peers' definitions beside the reference ones (README "Conventions"): first-reach FPR95 and trapezoidal AUPR.
+# The peers' definitions beside the reference ones (docs/metrics.md, Conventions): first-reach FPR95 and
+# trapezoidal AUPR.
 _PEER_DETECTION = ("fpr95_first@ood", "fpr95_first@id", "aupr_trapz@ood", "aupr_trapz@id")
 _EQUAL_MASS = {  # key -> (norm, variant) of metrics.calibration_error
     "calib/rms": ("l2", "reference"),
@@ -53,7 +54,7 @@ _REPORT_FIELDS = ("metrics", "ood_sets", "curves", "score", "num_to_avg", "seed"
 
 @dataclass
 class Report:
-    """Everything one evaluation measured. `metrics[key] = {"mean", "std", "n"}` (SPEC.md keys)."""
+    """Everything one evaluation measured. `metrics[key] = {"mean", "std", "n"}` (keys: docs/metrics.md)."""
 
     metrics: dict[str, dict[str, Any]]
     ood_sets: dict[str, dict[str, int]]

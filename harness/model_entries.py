@@ -1,4 +1,4 @@
-"""Model entries: a model that is loaded, not trained (`benchmarks/models/<name>.toml`, README "Your own model").
+"""Model entries: a model that is loaded, not trained (`benchmarks/models/<name>.toml`, docs/own-model.md).
 
 An entry names the architecture, the checkpoint (a path, or a URL with its sha256 or git blob id, fetched only
 when asked), how the file's keys map onto the model (harness.state_mapping), the input normalization it was

@@ -114,8 +114,9 @@ class _ResBasic(nn.Module):
 
 class ResNet18(nn.Module):
     """ResNet-18 for small images: 3x3 stride-1 stem and no max-pool (32x32 keeps 4x4 maps at the end).
-    Keys are torchvision's resnet18 keys. `stem_padding=2` is solo-learn's CIFAR backbone (REFERENCE.md section 6):
-    its stem pads by 2, so 32x32 inputs give 34x34 maps after the stem and 5x5 at the end."""
+    Keys are torchvision's resnet18 keys. `stem_padding=2` is solo-learn's CIFAR backbone (vturrisi/solo-learn,
+    docs/sources.md#self-supervised-backbones): its stem pads by 2, so 32x32 inputs give 34x34 maps after the stem
+    and 5x5 at the end."""
 
     def __init__(self, num_classes: int, drop_rate: float = 0.0, stem_padding: int = 1):
         super().__init__()

@@ -5,15 +5,17 @@ quantities the model reported in its last forward pass (a module publishes them 
 V-TST head reports the per-example KL divergence `kl` and its latent size `latent_dim`). An objective that needs
 a term the model did not report fails with a message naming the term.
 
-Definitions (REFERENCE.md section 3; Mukhoti et al. 2020 for the adaptive focal loss):
+Definitions (Jordahn & Olmos 2024 and its replication, docs/sources.md#two-stage-training-tst-v-tst; Mukhoti
+et al. 2020 for the adaptive focal loss):
 - cross_entropy:  mean(-log p_t)
 - focal:          mean(-(1 - p_t)^gamma * log p_t), gamma = 3
 - adaptive_focal: the focal loss with gamma = 5 where p_t < 0.2, else 3 (gamma is piecewise constant in p_t,
                   so it carries no gradient of its own)
 - variational:    cross-entropy + mean over the batch of (KL(q(z|x) || N(0, I)) summed over z's dimensions) / Z
 
-Outlier objectives (REFERENCE.md sections 1, 2) see one forward pass over the in-distribution batch followed by
-the auxiliary outliers: the rows past len(targets) are outliers. They need the training loop's outlier stream.
+Outlier objectives (hendrycks/outlier-exposure and wetliu/energy_ood: docs/sources.md#outlier-exposure and
+#energy-fine-tuning-and-the-energy-score) see one forward pass over the in-distribution batch followed by the
+auxiliary outliers: the rows past len(targets) are outliers. They need the training loop's outlier stream.
 - outlier_exposure: cross-entropy + 0.5 * mean over outliers of (logsumexp(x) - mean_k x_k), the cross-entropy
                     from the softmax to the uniform distribution up to the constant log K (Hendrycks et al. 2019)
 - energy_margin:    cross-entropy + 0.1 * (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -logsumexp

@@ -7,8 +7,9 @@ evaluation.
 - Exclusions: a test OOD set drawn from the same source as the outliers (the same dataset, or one cut from the
   same base, e.g. tinyimagenet32-val-nocifar10 when the outliers are tinyimagenet32-nocifar10) measures
   recall of training data, not detection; a model trained on those outliers is not evaluated on it.
-- The papers' OOD set lists (REFERENCE.md sections 1, 2): a record holds the mean over the sets it has, and a
-  paper's own mean (`ood/mean-<paper>/<metric>`) only when it has every set of that paper's list.
+- The papers' OOD set lists (hendrycks/outlier-exposure and wetliu/energy_ood: docs/sources.md#outlier-exposure):
+  a record holds the mean over the sets it has, and a paper's own mean (`ood/mean-<paper>/<metric>`) only when it
+  has every set of that paper's list.
 """
 from __future__ import annotations
 

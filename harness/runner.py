@@ -245,7 +245,7 @@ class Session:
     def _energies(self, case, seed, recipe, aux, model, test_logits, inputs) -> dict:
         """Mean energy (-logsumexp of the logits) on the ID test set and on a sample of the outlier pool, of the
         model (`end`) and of the model it started from (`start`: its upstream; absent for a model trained from
-        scratch): where the energy hinges' margins sit relative to the model (README "Energy margins")."""
+        scratch): where the energy hinges' margins sit relative to the model (docs/outlier-exposure.md)."""
         ctx, profile = self.ctx, self.ctx.profile
         if aux not in self._aux:
             size = hdata.spec(case.dataset, ctx.data_root).image_size

@@ -1,9 +1,10 @@
-"""Evaluation under covariate shift (DESIGN section 6): a profile's shifted set, its metrics, feature distortion.
+"""Evaluation under covariate shift (docs/shift.md): a profile's shifted set, its metrics, feature distortion.
 
 A profile's dataset plan names its shifted set (`shift = {...}` in harness/profiles.toml): a corrupted dataset in
 the cache in the CIFAR-10-C layout (`set = "cifar10-c"`), or the in-distribution test split corrupted here, seeded,
 in memory (`generate = true`: what lets the smoke profile run on a fresh machine); which corruptions, which
-severities, and how many images per cell (class-balanced, seeded; default all). Record keys (README "Conventions"):
+severities, and how many images per cell (class-balanced, seeded; default all). Record keys (docs/metrics.md,
+Conventions):
 `shift/<corruption>/<severity>/<m>`, `shift/severity<k>/<m>`, `shift/mean/<m>`, `distortion/{id,shift}`.
 """
 from __future__ import annotations
@@ -126,7 +127,7 @@ def metrics(outputs: Mapping[Cell, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
 
 
 def distortion(features: np.ndarray, start: np.ndarray) -> float:
-    """Feature distortion (a harness definition, DESIGN section 6): mean ||f(x) - f_pre(x)||^2 / mean ||f_pre(x)||^2
+    """Feature distortion (a harness definition, docs/shift.md): mean ||f(x) - f_pre(x)||^2 / mean ||f_pre(x)||^2
     over the same inputs, f the adapted model's penultimate features and f_pre its upstream's. 0: unchanged."""
     features, start = np.asarray(features, np.float64), np.asarray(start, np.float64)
     if features.shape != start.shape or features.ndim != 2 or len(features) == 0:

@@ -63,7 +63,7 @@ def write_record(record: dict, results_dir: Path) -> Path:
     return path
 
 
-# Ranges of metric means by key (README "Metrics, scores and the evaluation protocol"): every metric is in
+# Ranges of metric means by key (docs/metrics.md): every metric is in
 # percent, [0, 100], except calib/nll (nats, any finite value >= 0) and calib/brier (raw, [0, 2]).
 # harness.evaluate._NOT_PERCENT names the same two keys; tests/test_store.py checks that they agree.
 # A calibration view (harness.calibration: calib@T/<metric> at the fitted temperature, calib@M1/<metric> with one

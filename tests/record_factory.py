@@ -15,7 +15,7 @@ def make_record(case_id: str = "digits-finetune-msp", *, profile: str = "smoke",
                 recipe: str = "finetune", score: str = "msp", accuracy: float = 95.0, auroc: float = 91.0,
                 time: str = "2026-11-23T16:30:00Z", seed: int = 0, sets: tuple[str, ...] = ("gaussian", "blobs"),
                 num_to_avg: int = 3, drop: tuple[str, ...] = ()) -> dict:
-    """A record shaped like harness.store writes it (SPEC.md), with metrics derived from accuracy and auroc."""
+    """A record shaped like harness.store writes it (docs/metrics.md), with metrics derived from accuracy and auroc."""
     metrics = {key: {"mean": accuracy / 10 + i, "std": 0.0, "n": 1} for i, key in enumerate(ID_KEYS)}
     metrics["accuracy"]["mean"] = accuracy
     metrics["calib/nll"]["mean"] = 0.1234
@@ -108,7 +108,7 @@ SHIFT_CORRUPTIONS = ("fog", "gaussian_noise")
 
 
 def shift_record(case_id: str, recipe: str, accuracy: float, shifted: float, alpha: float | None = None) -> dict:
-    """A smoke record with the shift keys (README "Conventions"): 2 corruptions x 5 severities, per-severity
+    """A smoke record with the shift keys (docs/metrics.md, Conventions): 2 corruptions x 5 severities, per-severity
     means, the overall mean, feature distortion."""
     record = make_record(case_id, recipe=recipe, dataset="digits-0-4", accuracy=accuracy)
     record["provenance"]["hostname"] = SYNTHETIC

@@ -52,7 +52,7 @@ def test_deterministic_per_image_and_subsets_reproduce(name, frost_dir):
 
 
 # Mean absolute pixel change per severity, (a, b) = "severity a changes less than severity b". The default is
-# 1 < 2 < 3 < 4 < 5; the CIFAR parameters of four corruptions do not order that way (README "Shifted test sets"):
+# 1 < 2 < 3 < 4 < 5; the CIFAR parameters of four corruptions do not order that way (docs/shift.md):
 EXPECTED_ORDER = {
     # one copy pass at severities 1-3, two at 4-5: the passes dominate, the blur sigma hardly matters
     "glass_blur": [(a, b) for a in (1, 2, 3) for b in (4, 5)],

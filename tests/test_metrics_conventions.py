@@ -1,4 +1,5 @@
-"""The peers' metric definitions (REFERENCE section 7): first-reach FPR95 and trapezoidal AUPR.
+"""The peers' metric definitions (docs/sources.md#metric-conventions-in-the-wild): first-reach FPR95 and
+trapezoidal AUPR.
 
 Each is checked against sklearn (the way OpenOOD v1.5 and pytorch-ood compute it) and a naive loop, on
 tie-heavy random scores, and against the reference rule where the two must or must not differ.

@@ -21,7 +21,7 @@ def _naive_p_target(logits: list[list[float]], targets: list[int]) -> list[float
 
 
 def naive(name: str, logits, targets, kl=None, latent=None) -> float:
-    """The definitions of REFERENCE.md section 3, one example at a time, in float64 Python."""
+    """The definitions of the module docstring of harness.objectives, one example at a time, in float64 Python."""
     total = 0.0
     for p in _naive_p_target(logits, targets):
         gamma = {"cross_entropy": 0.0, "variational": 0.0, "focal": 3.0,

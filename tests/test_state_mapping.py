@@ -1,4 +1,5 @@
-"""solo-learn's ResNet-18 layout (REFERENCE.md section 6) and the key mapping that loads it."""
+"""solo-learn's ResNet-18 layout (vturrisi/solo-learn; docs/sources.md#self-supervised-backbones) and the key
+mapping that loads it."""
 import hashlib
 
 import pytest

@@ -1,10 +1,11 @@
-"""The 15 CIFAR-10-C corruptions with the CIFAR parameters of make_cifar_c.py (REFERENCE section 5), on batches.
+"""The 15 CIFAR-10-C corruptions with the CIFAR parameters of make_cifar_c.py (hendrycks/robustness,
+docs/sources.md#cifar-10-c), on batches.
 
 `corrupt(images, name, severity, indices, seed)` maps uint8 (N, 32, 32, 3) images to their corrupted versions.
 Image i draws its randomness from a generator seeded with (seed, corruption, severity, indices[i]), so any subset
 of a dataset reproduces the same pixels as the whole. Each corruption runs on the whole batch at once; the
 reference's per-image and per-pixel loops are replaced by array operations that compute the same function (see
-the README "Shifted test sets" for what is exact and what is approximated).
+docs/shift.md for what is exact and what is approximated).
 """
 from __future__ import annotations
 

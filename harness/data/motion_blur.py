@@ -5,7 +5,7 @@ reference. Without it, `numpy_blur` applies ImageMagick's documented algorithm: 
 2 * ceil(radius) + 1 taps, kernel[i] ~ exp(-i^2 / (2 sigma^2)) normalised, tap i sampling the pixel
 (x + ceil(i cos(a) - 0.5), y + ceil(i sin(a) - 0.5)), edge pixels repeated beyond the border; the sum is rounded
 to ImageMagick's 16-bit quanta (Q16: 8-bit value x 257) and truncated back to 8 bits, as ImageMagick 6 Q16 and its
-PNG writer do (README "Shifted test sets" gives the measured agreement).
+PNG writer do (docs/findings/cifar10-c.md gives the measured agreement).
 """
 from __future__ import annotations
 

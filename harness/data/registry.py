@@ -31,7 +31,7 @@ class DatasetSpec:
     classes_of: str | None = None  # formats that store label numbers only: class names are this dataset's
     mean: tuple[float, float, float] = MEAN
     std: tuple[float, float, float] = STD
-    # (m_in, m_out) of energy fine-tuning (recipe energy_ft); None: the user sets them (README "Energy margins")
+    # (m_in, m_out) of energy fine-tuning (recipe energy_ft); None: the user sets them (docs/outlier-exposure.md)
     energy_margins: tuple[float, float] | None = None
 
 
@@ -54,12 +54,12 @@ _DATASETS = [
     DatasetSpec("digits", 10, 32, (), ("train", "test"),
                 "scikit-learn digits 8x8 -> 32x32 RGB, stratified 2/3 train split", builtin=True),
     # energy margins chosen from the smoke scratch model's mean energies (ID -5.7, digits-5-9 outliers -3.2):
-    # m_in a little below the ID mean, m_out a little above the outliers' (README "Energy margins")
+    # m_in a little below the ID mean, m_out a little above the outliers' (docs/outlier-exposure.md)
     DatasetSpec("digits-0-4", 5, 32, (), ("train", "test"), "digits 0-4", builtin=True,
                 ood=_SYNTH + ("digits-5-9",), energy_margins=(-7.0, -3.0)),
     DatasetSpec("digits-5-9", 5, 32, (), ("train", "test"), "digits 5-9 relabelled 0-4", builtin=True,
                 ood=_SYNTH + ("digits-0-4",)),
-    # energy margins: wetliu/energy_ood run.sh (REFERENCE.md section 1)
+    # energy margins: wetliu/energy_ood run.sh (docs/sources.md#energy-fine-tuning-and-the-energy-score)
     DatasetSpec("cifar10", 10, 32, ("cifar-pickle", "imagefolder"), ("train", "test"), "CIFAR-10",
                 ood=_SYNTH + _NATURAL + ("cifar100", "tinyimagenet32-val-nocifar10"), energy_margins=(-23.0, -5.0)),
     DatasetSpec("cifar100", 100, 32, ("cifar-pickle", "imagefolder"), ("train", "test"),

@@ -1,4 +1,5 @@
-"""Synthetic OOD sets, made directly in normalized space ([-1, 1]) with the reference recipes (DESIGN section 4)."""
+"""Synthetic OOD sets, made directly in normalized space ([-1, 1]) with the recipes of hendrycks/pre-training
+and hendrycks/outlier-exposure (docs/data.md#registry)."""
 from __future__ import annotations
 
 import numpy as np

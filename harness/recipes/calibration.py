@@ -49,7 +49,9 @@ class _TwoStageSettings(_Trained):
 @dataclass(frozen=True)
 class AdamBase(_TwoStageSettings):
     """The TST paper's stage 1: WRN-28-10 from scratch with the two-stage settings, up to 600 epochs (the
-    profiles scale that: see their epochs tables). Dropout 0: REFERENCE.md states none for this model."""
+    profiles scale that: see their epochs tables). Dropout 0: the TST reference (Jordahn & Olmos 2024; its
+    replication ericbanzuzi/nn-feature-decoupling-calibration) uses none for this model
+    (docs/sources.md#two-stage-training-tst-v-tst)."""
 
     name: ClassVar[str] = "adam_base"
     summary: ClassVar[str] = "TST stage 1: from scratch, Adam 1e-4 constant, batch 256, best holdout NLL"

@@ -1,4 +1,5 @@
-"""The papers' tables as they print them (../shared/PAPER_TABLES.md), as data for the leaderboard's paper pages.
+"""The papers' tables as they print them (Hendrycks, Lee, Mazeika 2019, tables A1 to A4 of docs/sources.md), as
+data for the leaderboard's paper pages.
 
 A table has columns (a recipe and a metric key suffix each) and sections of rows (a dataset and a key prefix each);
 a cell's metric key is row prefix + column suffix, and its published value is the number the paper prints there.
@@ -36,7 +37,7 @@ class Section:
 class Table:
     name: str  # "A1"
     title: str
-    tag: str  # PAPER_TABLES tag: [P] paper, [R] reproduction, [L] reference logs
+    tag: str  # docs/sources.md tag: [P] paper, [R] reproduction, [L] reference logs
     columns: tuple[Col, ...]
     sections: tuple[Section, ...]
     note: str = ""
@@ -57,7 +58,7 @@ def _pairs(group: str, suffix: str) -> tuple[Col, Col]:
 
 
 def _sets(dataset: str, prefix_of: dict[str, str], rows: str) -> tuple[Row, ...]:
-    """Rows from PAPER_TABLES' compact form 'Name v1, v2 | v3, v4 · Name ...'."""
+    """Rows from a compact form of the paper's table: 'Name v1, v2 | v3, v4 · Name ...'."""
     out = []
     for item in rows.split(" · "):
         name, _, numbers = item.strip().partition(" ")

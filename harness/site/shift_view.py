@@ -1,5 +1,5 @@
 """The leaderboard's shift view: accuracy and calibration under corruption, the WiSE-FT alpha curve, feature
-distortion. Built from the shift keys of the records (README "Conventions"):
+distortion. Built from the shift keys of the records (docs/metrics.md, Conventions):
 
     shift/<corruption>/<severity>/<m>   one corruption at one severity (1..5)
     shift/severity<k>/<m>               the mean over corruptions at severity k

@@ -95,7 +95,7 @@ def test_views_of_a_plain_model_without_holdout_are_empty():
 def test_a_head_on_shared_features_gives_the_full_models_numbers():
     """What the runner does for a model whose body it has seen (TST, V-TST, temperature scaling): only the head
     runs, in the same batches, and the logits are bit-identical to a full pass (the sampling head included)."""
-    from harness import runner
+    from harness import eval_inputs
     from harness.evaluate import collect_outputs, head_outputs
 
     torch.manual_seed(1)
@@ -107,9 +107,9 @@ def test_a_head_on_shared_features_gives_the_full_models_numbers():
     _, features = collect_outputs(base, x, batch_size=4)
     logits, _ = collect_outputs(two_stage, x, batch_size=4)
     assert np.array_equal(head_outputs(two_stage, features, batch_size=4), logits)
-    assert runner._body_digest(base) == runner._body_digest(two_stage)
+    assert eval_inputs._body_digest(base) == eval_inputs._body_digest(two_stage)
     two_stage.bn1.running_mean += 1
-    assert runner._body_digest(base) != runner._body_digest(two_stage)
+    assert eval_inputs._body_digest(base) != eval_inputs._body_digest(two_stage)
 
 
 def _softmax(z):

@@ -214,7 +214,8 @@ def spread_entries(records: list[dict], minimum: int) -> dict[str, dict]:
             for metric, value in _gated_means(r).items():
                 values[metric].append(value)
         out[case_id] = {"seeds": seeds, "kernel_probes": sorted({probe for _, probe in runs if probe}),
-                        "metrics": {m: spread.summarize(v) for m, v in sorted(values.items()) if len(v) == len(runs)}}
+                        "metrics": {m: spread.summarize(v) for m, v in sorted(values.items())
+                                    if len(v) == len(runs) and spread.HEADLINE.match(m)}}
     return out
 
 
@@ -277,5 +278,6 @@ def update(profile: str, results_dirs: Path | list[Path], directory: Path = BASE
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would make a committed baseline unreadable to other users
     os.replace(tmp, path)
     return path, len(mine)

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import (band_files, baselines, bands, calibration, checkpoints, model_entries, outliers, profiles,
-                     recipes, scores, shift, store)
+from harness import (band_files, bands, baselines, calibration, checkpoints, model_entries, outliers, profiles,
+                     recipes, scores, shift, spread, store)
 from harness import data as hdata
 from harness.errors import HarnessError
 from harness.eval_inputs import EvalInputs, Outputs, ShiftInputs, build_inputs, build_shift_inputs
@@ -360,7 +360,11 @@ def failures(record: dict) -> list[str]:
                         f"spread, and no exact entry for this kind of machine); run `pytest benchmarks --profile "
                         f"{record['profile']} --seeds 0,1,...` and `python -m harness baseline update` after a good "
                         f"run (docs/gates.md)")
-    problems += [f"baseline ({v.get('tier', 'exact')}): {v['message']}" for v in baseline or [] if not v["passed"]]
+    for outcome in spread.outcomes(baseline):
+        if outcome.failed:
+            problems.append(f"baseline ({outcome.tier}): {outcome.text()}")
+            problems += [f"  {v['message']}" for v in baseline if v.get("tier", "exact") == outcome.tier
+                         and not v["passed"]]
     return problems
 
 

@@ -1,7 +1,7 @@
 """The compact table printed at the end of `pytest benchmarks`."""
 from __future__ import annotations
 
-from harness.spread import GATED_PROFILES, tiers
+from harness.spread import GATED_PROFILES, outcomes
 
 COLUMNS = (("acc", "accuracy"), ("AUROC", "ood/mean/auroc"), ("AUPR", "ood/mean/aupr@ood"),
            ("FPR95", "ood/mean/fpr95@ood"), ("RMS", "calib/rms"), ("MAD", "calib/mad"), ("ECE", "calib/ece"))
@@ -17,10 +17,10 @@ def _status(record: dict) -> str:
         parts.append(f"{'dry-run ' if record.get('dry_run') else ''}bands {measured - failed}/{measured}")
     baseline = verdicts.get("baseline")
     if baseline is not None:
-        moved = {tier: sum(not v["passed"] for v in baseline if v.get("tier", "exact") == tier)
-                 for tier in tiers(baseline)}
-        parts.append(f"gated ({'+'.join(moved)})" + ("" if not any(moved.values()) else ": " + ", ".join(
-            f"{n} moved ({tier})" for tier, n in moved.items() if n)))
+        decided = outcomes(baseline)
+        parts.append(f"gated ({'+'.join(o.tier for o in decided)})" + "".join(
+            f", {o.outside}/{o.total} {'moved' if o.tier == 'exact' else 'outside'} ({o.tier}"
+            f"{': FAILED' if o.failed else ''})" for o in decided if o.outside))
     elif verdicts.get("not_gated") and not record.get("dry_run"):
         parts.append("not gated")
     elif record["profile"] in GATED_PROFILES:

@@ -318,7 +318,7 @@ def test_gate_column_names_the_gate_that_decided(tmp_path):
     moved = _gate_cell(html, "digits-finetune-msp")
     assert '<span class="gate-name">gated (exact)</span> <span class="badge fail"' in moved and ">1 fail</span>" in moved
     assert '<span class="note">3 metrics checked</span>' in moved and "bands" not in moved
-    assert 'data-sort-value="0.6666666666666666"' in moved
+    assert 'data-sort-value="0.0"' in moved  # the share of deciding gates passed: its one tier failed
     seed1 = _gate_cell(html, "digits-scratch-msp")
     assert '<span class="gate-name">not gated</span>' in seed1 and 'data-sort-value=""' in seed1
     assert "seed 1 is not a baseline seed of profile &#39;smoke&#39; (baseline seeds: 0)" in seed1
@@ -333,7 +333,8 @@ def test_every_run_passing_its_baseline_reads_pass(tmp_path):
     html = leaderboard.build_site(tmp_path / "r", tmp_path / "site").index.read_text()
     assert _gate_cell(html, "digits-finetune-msp") == (
         ' data-sort-value="1.0">\n<div class="gate-line"><span class="gate-name">gated (exact)</span> '
-        '<span class="badge pass">pass</span> <span class="note">1 metric checked</span></div>\n\n')
+        '<span class="badge pass" title="0 of 1 metrics moved past the tolerance or missing">pass</span> '
+        '<span class="note">1 metric checked</span></div>\n\n')
 
 
 def test_case_page_shows_the_gate_and_a_sorted_formatted_baseline_table(tmp_path):

@@ -105,7 +105,8 @@ def test_failures_name_band_and_baseline_misses():
     moved = baselines.BaselineVerdict("ood/mean/aupr@ood", 44.8, 20.97, 0.5, False)
     record["verdicts"]["baseline"] = [moved.to_json(), baselines.BaselineVerdict("accuracy", 1, 1, 0.5, True).to_json()]
     assert runner.failures(record)[1:] == [
-        "baseline (exact): ood/mean/aupr@ood = 44.8000, baseline 20.9700 +- 0.5 (moved by +23.8300)"]
+        "baseline (exact): 1 of 2 metrics moved past the tolerance or missing",
+        "  ood/mean/aupr@ood = 44.8000, baseline 20.9700 +- 0.5 (moved by +23.8300)"]
 
 
 def test_resolve_device():

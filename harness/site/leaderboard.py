@@ -26,7 +26,7 @@ from harness.site.charts import reliability_chart, roc_chart
 from harness.site.records import Case, cases_of, grouped, ident, metrics_of, ood_set_names, profile_kind, time_of
 from harness.site.shift_view import SUMMARY as SHIFT_SUMMARY
 from harness.site.shift_view import shift_groups
-from harness.spread import GATED_PROFILES, tiers
+from harness.spread import GATED_PROFILES, outcomes
 from harness.store import Problem, read_records
 
 # The package whose templates/ and static/ folders (package data) the site is rendered from.
@@ -100,6 +100,14 @@ def _verdicts(record: dict, name: str) -> list[dict] | None:
     return as_list(value) if isinstance(value, list) else None
 
 
+def _tier_badge(o) -> str:
+    """An exact tier fails on one metric ("2 fail"); the spread tier by quorum ("12/30 outside", or "pass")."""
+    if o.tier == "exact":
+        return f"{o.outside} fail" if o.failed else "pass"
+    return f"{o.outside}/{o.total} outside" if o.failed else "pass" + (f" ({o.outside}/{o.total} outside)"
+                                                                        if o.outside else "")
+
+
 def _gate(record: dict) -> Gate:
     """The gate verdicts the way harness.runner.failures applies them: non-proxy band misses fail a case (paper
     profile), baseline misses or a missing baseline entry fail it (CPU profiles) unless the record says why the
@@ -123,11 +131,11 @@ def _gate(record: dict) -> Gate:
         lines.append(GateLine("bands", tuple(badges)))
         passed, failed = passed + ok, failed + bad
     if baseline is not None:
-        bad = sum(v.get("passed") is not True for v in baseline)
-        badge = Badge("fail", f"{bad} fail", "moved past the tolerance, or missing") if bad else Badge("pass", "pass")
-        lines.append(GateLine(f"gated ({'+'.join(tiers(baseline))})", (badge,),
+        decided = outcomes(baseline)
+        badges = tuple(Badge("fail" if o.failed else "pass", _tier_badge(o), o.text()) for o in decided)
+        lines.append(GateLine(f"gated ({'+'.join(o.tier for o in decided)})", badges,
                               f"{plural(len(baseline), 'metric')} checked"))
-        passed, failed = passed + len(baseline) - bad, failed + bad
+        passed, failed = passed + sum(not o.failed for o in decided), failed + sum(o.failed for o in decided)
     elif isinstance(not_gated, str) and not_gated.strip():
         lines.append(GateLine("not gated", note=not_gated))
     elif profile in GATED_PROFILES:

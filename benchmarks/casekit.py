@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import profiles, spread
+from harness import profiles, runner, spread
 from harness.runner import Case, failures
 
 
@@ -36,6 +36,22 @@ def assert_verdicts(record: dict) -> None:
     problems = failures(record)
     if problems:
         pytest.fail(f"{record['case_id']} ({record['path']}):\n  " + "\n  ".join(problems), pytrace=False)
+
+
+def profile_claims(session, papers: tuple[str, ...]) -> list:
+    """The claims of these papers' band files that name the run's profile; skips the test when there is none."""
+    profile = session.ctx.profile.name
+    loaded = session.ctx.bands or runner.load_bands()
+    claims = [c for c in loaded.claims if c.paper in papers and profile in c.profiles]
+    if not claims:
+        pytest.skip(f"no claim of {', '.join(papers)} names the {profile} profile")
+    return claims
+
+
+def require_measured(by_seed: dict[int, list], needs: str) -> None:
+    """Skip, saying what the claims need, unless every claim has both sides at every seed of the run."""
+    if not by_seed or any(v.gap is None for verdicts in by_seed.values() for v in verdicts):
+        pytest.skip(f"the claims need {needs} in this run, for each seed")
 
 
 def enforce_claims(session, label: str, by_seed: dict[int, list]) -> None:

@@ -4,11 +4,10 @@ Each case measures OOD detection (both conventions), in-distribution calibration
 on the paper profile the numbers are checked against benchmarks/bands/hendrycks2019.toml, and the paper's
 direction claims (fine-tuning beats scratch) against the pair of cases.
 """
-import pytest
-from casekit import assert_verdicts, case_params, enforce_claims
+from casekit import assert_verdicts, case_params, enforce_claims, profile_claims, require_measured
 
 from harness import bands, profiles
-from harness.runner import Case, banded
+from harness.runner import Case
 
 RECIPES = ("scratch", "finetune")
 
@@ -26,20 +25,22 @@ def test_case(case, seed, run_case):
     assert_verdicts(run_case(case, seed))
 
 
-def test_direction_claims(claim_dataset, harness_session):
-    """Fine-tuned beats scratch by the paper's stated margins (paper profile; after both cases have run)."""
-    if not banded(harness_session.ctx.profile):
-        pytest.skip("direction claims are checked on the paper profile only (the smoke/mini models are too small)")
-    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset and r["group"] == "hendrycks2019"]
+def claim_verdicts(records: list[dict], claims: list, dataset: str) -> dict[int, list]:
+    """{seed: claim verdicts} of the finetune-vs-scratch claims over the records of each seed."""
+    mine = [r for r in records if r["dataset"] == dataset and r["group"] == "hendrycks2019"]
     by_seed = {}
     for seed in sorted({r["seed"] for r in mine}):
         runs = {r["recipe"]["name"]: r for r in mine if r["seed"] == seed}
-        if set(RECIPES) - runs.keys():
-            pytest.skip(f"needs both {RECIPES} cases of {claim_dataset} in this run, for each seed; "
-                        f"seed {seed} has {sorted(runs)}")
-        by_seed[seed] = bands.check_claims(harness_session.claims(), claim_dataset,
-                                           {name: r["report"]["metrics"] for name, r in runs.items()},
-                                           upstream=runs["finetune"]["recipe"]["pretrain_dataset"])
-    if not by_seed:
-        pytest.skip(f"needs both {RECIPES} cases of {claim_dataset} in this run")
+        upstream = runs["finetune"]["recipe"]["pretrain_dataset"] if "finetune" in runs else None
+        by_seed[seed] = bands.check_claims(claims, dataset, {name: r["report"]["metrics"] for name, r in runs.items()},
+                                           upstream=upstream)
+    return by_seed
+
+
+def test_direction_claims(claim_dataset, harness_session):
+    """Fine-tuned beats scratch: the claims of hendrycks2019.toml that name this profile (the paper's, by the
+    paper's margins, on the paper profile), for every seed of the run (after both cases have run)."""
+    by_seed = claim_verdicts(harness_session.results, profile_claims(harness_session, ("hendrycks2019",)),
+                             claim_dataset)
+    require_measured(by_seed, f"both {RECIPES} cases of {claim_dataset}")
     enforce_claims(harness_session, f"{claim_dataset} hendrycks2019", by_seed)

@@ -14,10 +14,9 @@ Bands: benchmarks/bands/liu2020.toml and hendrycks2019oe.toml (paper profile; pr
 Tiny Images). Their direction claims that name a profile (`profiles = [...]`) are checked on it by
 `test_direction_claims`, against the scratch model's cases of the same run, over the OOD sets both have.
 """
-import pytest
-from casekit import assert_verdicts, enforce_claims, generate
+from casekit import assert_verdicts, enforce_claims, generate, profile_claims, require_measured
 
-from harness import bands, profiles, runner
+from harness import bands, profiles
 from harness import data as hdata
 from harness.runner import Case, banded
 
@@ -78,26 +77,23 @@ def claim_inputs(records: list[dict], scores, metrics) -> dict[str, dict[str, di
     return out
 
 
-def test_direction_claims(claim_dataset, harness_session):
-    """The claims of liu2020.toml and hendrycks2019oe.toml that name this profile, for every seed of the run."""
-    profile = harness_session.ctx.profile.name
-    loaded = harness_session.ctx.bands or runner.load_bands()
-    claims = [c for c in loaded.claims if c.paper in PAPERS and profile in c.profiles]
-    if not claims:
-        pytest.skip(f"no claim of {', '.join(PAPERS)} gates the {profile} profile")
-    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset
-            and (r["group"] == GROUP or r["recipe"]["name"] == BASE)]
+def claim_verdicts(records: list[dict], claims: list, dataset: str) -> dict[int, list]:
+    """{seed: claim verdicts} of the outlier-exposure claims, each side read under its own score."""
+    mine = [r for r in records if r["dataset"] == dataset and (r["group"] == GROUP or r["recipe"]["name"] == BASE)]
     by_seed = {}
-    for seed in sorted({r["seed"] for r in mine if r["group"] == GROUP}) or [None]:
+    for seed in sorted({r["seed"] for r in mine if r["group"] == GROUP}):
         of_seed = [r for r in mine if r["seed"] == seed]
-        verdicts = []
+        by_seed[seed] = []
         for scores in sorted({c.scores for c in claims}):  # (recipe side, baseline side)
             wanted = [c for c in claims if c.scores == scores]
             inputs = claim_inputs(of_seed, scores, {c.metric for c in wanted})
-            verdicts += bands.check_claims(wanted, claim_dataset, inputs[scores[0]],
-                                           baseline_results=inputs[scores[1]])
-        if seed is None or any(v.gap is None for v in verdicts):
-            pytest.skip(f"needs the {GROUP} cases and the {BASE} model's msp and energy cases of {claim_dataset} "
-                        f"in this run, for each seed (-k 'outlier_exposure or {BASE}-msp or {BASE}-energy')")
-        by_seed[seed] = verdicts
+            by_seed[seed] += bands.check_claims(wanted, dataset, inputs[scores[0]], baseline_results=inputs[scores[1]])
+    return by_seed
+
+
+def test_direction_claims(claim_dataset, harness_session):
+    """The claims of liu2020.toml and hendrycks2019oe.toml that name this profile, for every seed of the run."""
+    by_seed = claim_verdicts(harness_session.results, profile_claims(harness_session, PAPERS), claim_dataset)
+    require_measured(by_seed, f"the {GROUP} cases and the {BASE} model's msp and energy cases of {claim_dataset} "
+                              f"(-k 'outlier_exposure or {BASE}-msp or {BASE}-energy')")
     enforce_claims(harness_session, f"{claim_dataset} {GROUP}", by_seed)

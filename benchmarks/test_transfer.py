@@ -4,10 +4,9 @@ test_hendrycks2019). MSP; the same OOD sets, calibration and shift evaluation as
 The lecture's claims (kumar2022.toml: fine-tuning distorts features, linear probing keeps shifted accuracy, LP-FT
 gets both) are checked on the profiles each claim names, per seed, against the `finetune` case of the same run.
 """
-import pytest
-from casekit import assert_verdicts, enforce_claims, generate
+from casekit import assert_verdicts, enforce_claims, generate, profile_claims, require_measured
 
-from harness import bands, runner
+from harness import bands
 from harness.runner import Case
 
 GROUP = "transfer"
@@ -36,21 +35,19 @@ def test_case(case, seed, run_case):
     assert_verdicts(run_case(case, seed))
 
 
+def claim_verdicts(records: list[dict], claims: list, dataset: str) -> dict[int, list]:
+    """{seed: claim verdicts} of the kumar2022 claims over the MSP records of linear_probe, lp_ft and finetune."""
+    mine = [r for r in records if r["dataset"] == dataset and r["score"]["name"] == "msp"
+            and r["recipe"]["name"] in ("linear_probe", "lp_ft", "finetune")]
+    return {seed: bands.check_claims(claims, dataset, {r["recipe"]["name"]: r["report"]["metrics"]
+                                                       for r in mine if r["seed"] == seed})
+            for seed in sorted({r["seed"] for r in mine})}
+
+
 def test_direction_claims(claim_dataset, harness_session):
     """The claims of kumar2022.toml that name this profile, for every seed of the run (needs the linear_probe,
     lp_ft and finetune MSP cases: `pytest benchmarks/test_hendrycks2019.py benchmarks/test_transfer.py`)."""
-    profile = harness_session.ctx.profile.name
-    loaded = harness_session.ctx.bands or runner.load_bands()
-    claims = [c for c in loaded.claims if c.paper == PAPER and profile in c.profiles]
-    if not claims:
-        pytest.skip(f"no claim of {PAPER}.toml gates the {profile} profile")
-    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset and r["score"]["name"] == "msp"
-            and r["recipe"]["name"] in ("linear_probe", "lp_ft", "finetune")]
-    by_seed = {}
-    for seed in sorted({r["seed"] for r in mine}) or [None]:
-        inputs = {r["recipe"]["name"]: r["report"]["metrics"] for r in mine if r["seed"] == seed}
-        by_seed[seed] = bands.check_claims(claims, claim_dataset, inputs)
-        if seed is None or any(v.gap is None for v in by_seed[seed]):
-            pytest.skip(f"needs the linear_probe, lp_ft and finetune MSP cases of {claim_dataset} in this run "
-                        f"(test_hendrycks2019 and test_transfer), for each seed")
+    by_seed = claim_verdicts(harness_session.results, profile_claims(harness_session, (PAPER,)), claim_dataset)
+    require_measured(by_seed, f"the linear_probe, lp_ft and finetune MSP cases of {claim_dataset} "
+                              f"(test_hendrycks2019 and test_transfer)")
     enforce_claims(harness_session, f"{claim_dataset} {PAPER}", by_seed)

@@ -9,9 +9,9 @@ paper profile the cases are checked against benchmarks/bands/jordahn2024.toml; i
 on the profiles each one names (`test_direction_claims`).
 """
 import pytest
-from casekit import assert_verdicts, enforce_claims, generate
+from casekit import assert_verdicts, enforce_claims, generate, profile_claims, require_measured
 
-from harness import bands, profiles, recipes, runner
+from harness import bands, profiles, recipes
 from harness.errors import HarnessError
 from harness.runner import Case, banded
 
@@ -64,19 +64,16 @@ def claim_inputs(records: list[dict]) -> dict[str, dict]:
     return out
 
 
+def claim_verdicts(records: list[dict], claims: list, dataset: str) -> dict[int, list]:
+    """{seed: claim verdicts} of the jordahn2024 claims over each seed's two-stage records (claim_inputs)."""
+    mine = [r for r in records if r["dataset"] == dataset and r["group"] == GROUP]
+    return {seed: bands.check_claims(claims, dataset, claim_inputs([r for r in mine if r["seed"] == seed]))
+            for seed in sorted({r["seed"] for r in mine})}
+
+
 def test_direction_claims(claim_dataset, harness_session):
     """The claims of jordahn2024.toml that name this profile (mini: temperature scaling lowers NLL and ECE),
     for every seed of the run."""
-    profile = harness_session.ctx.profile.name
-    loaded = harness_session.ctx.bands or runner.load_bands()
-    claims = [c for c in loaded.claims if c.paper == GROUP and profile in c.profiles]
-    if not claims:
-        pytest.skip(f"no claim of {GROUP}.toml gates the {profile} profile")
-    mine = [r for r in harness_session.results if r["dataset"] == claim_dataset and r["group"] == GROUP]
-    if not mine:
-        pytest.skip(f"needs the {GROUP} cases of {claim_dataset} in this run")
-    by_seed = {seed: bands.check_claims(claims, claim_dataset, claim_inputs([r for r in mine if r["seed"] == seed]))
-               for seed in sorted({r["seed"] for r in mine})}
-    if any(v.gap is None for verdicts in by_seed.values() for v in verdicts):
-        pytest.skip(f"needs every case of {GROUP} on {claim_dataset} in this run, for each seed")
+    by_seed = claim_verdicts(harness_session.results, profile_claims(harness_session, (GROUP,)), claim_dataset)
+    require_measured(by_seed, f"every case of {GROUP} on {claim_dataset}")
     enforce_claims(harness_session, f"{claim_dataset} {GROUP}", by_seed)

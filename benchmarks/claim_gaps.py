@@ -4,8 +4,9 @@
 
 Reads the records of several seeds (`pytest benchmarks --profile mini --seeds 0,1,2,3,4 --results-dir DIR`) and
 computes each claim's gap at every seed exactly as the claims tests do (each benchmark module's `claim_verdicts`),
-then the one-sided t-test of harness.spread.decide over those gaps. Prints a table per claim and the `seeds` /
-`gaps` lines to put in its band file entry (docs/gates.md, "Claims at CPU scale").
+then the one-sided t-test of harness.spread.decide over those gaps. Prints each claim's gaps and decision; with
+`--write`, puts them into the claim's entry in its band file (`seeds` and `gaps` replace a `margin`; the rest of
+the entry, its rationale included, is left for you to edit) (docs/gates.md, "Claims at CPU scale").
 """
 from __future__ import annotations
 
@@ -24,13 +25,28 @@ MODULES = ((test_hendrycks2019, ("hendrycks2019",)), (test_outlier_exposure, tes
            (test_transfer, (test_transfer.PAPER,)), (test_two_stage, (test_two_stage.GROUP,)))
 
 
+def write_gaps(claim, gaps: dict[int, float]) -> None:
+    """Replace the margin / seeds / gaps lines of the claim's [[claim]] table (it starts at claim.line)."""
+    path = Path(claim.path)
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = claim.line - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    body = [line for line in lines[start + 1:end] if line.split("=")[0].strip() not in ("margin", "seeds", "gaps")]
+    at = next(i for i, line in enumerate(body) if line.split("=")[0].strip() == "paper_gap") + 1
+    body[at:at] = [f"seeds = [{', '.join(map(str, gaps))}]\n",
+                   f"gaps = [{', '.join(f'{g:.4g}' for g in gaps.values())}]\n"]
+    path.write_text("".join(lines[:start + 1] + body + lines[end:]), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", required=True)
     parser.add_argument("results", type=Path, nargs="+")
+    parser.add_argument("--write", action="store_true", help="put the seeds and gaps into the band files")
     args = parser.parse_args()
     records = [r for d in args.results for r in read_records(d)[0] if r["profile"] == args.profile]
     loaded = runner.load_bands()
+    found = []
     for module, papers in MODULES:
         claims = [c for c in loaded.claims if c.paper in papers and args.profile in c.profiles]
         for dataset in sorted({c.dataset for c in claims}):
@@ -44,8 +60,12 @@ def main() -> None:
                 print("  " + ", ".join(f"seed {s}: {g:+.4g}" for s, g in gaps.items()))
                 if gaps:
                     print(f"  {spread.decide(list(gaps.values()), claim.level).text()}")
-                    print(f"  seeds = [{', '.join(map(str, gaps))}]")
-                    print(f"  gaps = [{', '.join(f'{g:.4g}' for g in gaps.values())}]")
+                if gaps:
+                    found.append((claim, gaps))
+    if args.write:  # bottom-up in each file, so that each claim's line number still points at its table
+        for claim, gaps in sorted(found, key=lambda cg: (cg[0].path, -cg[0].line)):
+            write_gaps(claim, gaps)
+        print(f"\nwrote the seeds and gaps of {len(found)} claims into {', '.join(sorted({c.path for c, _ in found}))}")
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ def assert_verdicts(record: dict) -> None:
 
 
 def profile_claims(session, papers: tuple[str, ...]) -> list:
-    """The claims of these papers' band files that name the run's profile; skips the test when there is none."""
-    profile = session.ctx.profile.name
+    """The claims of these papers' band files that name the run's profile (a dry run: the profile it is a dry run
+    of); skips the test when there is none."""
+    profile = session.ctx.profile.dry_run_of or session.ctx.profile.name
     loaded = session.ctx.bands or runner.load_bands()
     claims = [c for c in loaded.claims if c.paper in papers and profile in c.profiles]
     if not claims:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness import baselines, cli, options, profiles
+from harness import baselines, cli, options, profiles, tomlfile
 from harness.errors import HarnessError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_a_profile_file_over_an_imagefolder_dataset_runs_and_is_recorded(data_ro
     record = json.loads(path.read_text())
     source = record["profile_source"]
     assert source["sha256"] == hashlib.sha256(file.read_bytes()).hexdigest() and source["file"] == str(file)
-    assert source["content"] == profiles.tomllib.loads(PROFILE)["tiny"] and source["builtin"] is False
+    assert source["content"] == tomlfile.tomllib.loads(PROFILE)["tiny"] and source["builtin"] is False
     assert record["profile"] == "tiny" and record["dataset"] == "my-data"
     assert {"ood/gaussian/auroc", "ood/my-ood/auroc"} <= record["report"]["metrics"].keys()
     assert "comes from" in record["verdicts"]["not_gated"]

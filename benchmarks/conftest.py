@@ -20,6 +20,7 @@ from harness.summary import summary_table
 _CONTEXT_KEY = pytest.StashKey[RunContext]()
 _START_KEY = pytest.StashKey[float]()
 _SESSION_KEY = pytest.StashKey[Session]()
+_RECORDS_KEY = pytest.StashKey[list]()
 _OUTCOMES: dict[str, tuple[str, str]] = {}  # benchmark case nodeid -> ("passed" | "failed" | "skipped", reason)
 
 
@@ -197,12 +198,15 @@ def _written_at(record: dict) -> float:
 
 
 def _run_records(config: pytest.Config) -> list[dict]:
-    """The records this run wrote (read from disk, so that xdist workers' records are included)."""
+    """The records this run wrote (read from disk once the run is over, so that xdist workers' records are
+    included; the exit status and the closing table read the same list)."""
     if _CONTEXT_KEY not in config.stash:
         return []
-    records, _ = store.read_records(config.stash[_CONTEXT_KEY].results_dir)
-    started = config.stash.get(_START_KEY, 0.0)
-    return [r for r in records if _written_at(r) >= int(started)]
+    if _RECORDS_KEY not in config.stash:
+        records, _ = store.read_records(config.stash[_CONTEXT_KEY].results_dir)
+        started = config.stash.get(_START_KEY, 0.0)
+        config.stash[_RECORDS_KEY] = [r for r in records if _written_at(r) >= int(started)]
+    return config.stash[_RECORDS_KEY]
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

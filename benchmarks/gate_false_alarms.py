@@ -21,9 +21,7 @@ KS = (1.0, 2.0, 3.0, 4.0)
 
 
 def _gateable(directory: Path, profile: str) -> list[dict]:
-    records, _ = read_records(directory)
-    return [r for r in records if r["profile"] == profile and not r.get("ood_selection")
-            and r["report"].get("num_to_avg") == 5]
+    return baselines.gateable(read_records(directory)[0], profile)
 
 
 def _judge(records: list[dict], spreads: dict, k: float) -> tuple[int, float, str]:

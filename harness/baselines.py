@@ -182,7 +182,8 @@ def _gated_means(record: dict) -> dict[str, float]:
     return means
 
 
-def _gateable(records: list[dict], profile: str) -> list[dict]:
+def gateable(records: list[dict], profile: str) -> list[dict]:
+    """The records of this profile that its baseline can gate (the others are named and skipped)."""
     plan = profiles.get(profile)
     mine = []
     for record in (r for r in records if r["profile"] == profile):
@@ -239,7 +240,7 @@ def update(profile: str, results_dirs: Path | list[Path], directory: Path = BASE
         for problem in problems:
             print(f"skipped {problem}")
         records += found
-    mine = _gateable(records, profile)
+    mine = gateable(records, profile)
     if not mine:
         shown = ", ".join(map(str, [results_dirs] if isinstance(results_dirs, (str, Path)) else results_dirs))
         raise HarnessError(f"no gateable records of profile {profile!r} under {shown}; run `pytest benchmarks "

@@ -2,8 +2,13 @@
 the two-stage heads (TST MLP, V-TST variational) that replace a trained model's `fc`.
 
 Every model has `features(x)` (penultimate, globally average-pooled), `forward(x) = fc(features(x))`,
-a `fc` Linear head and `feature_dim`. Inputs are normalized float (N,3,H,W); 32x32 and 64x64 both work
-because pooling is adaptive (for 32x32 inputs this equals the reference's avg_pool2d(8)).
+a `fc` Linear head and `feature_dim`. Inputs are normalized float (N,3,H,W); 32x32 and 64x64 both work: the
+WideResNet pools with `avg_pool2d` over the whole final map, the reference's op (`avg_pool2d(8)` at 32x32), not
+`adaptive_avg_pool2d`, whose float32 sum differs by one rounding step that training amplifies.
+
+`wrn-D-W-dm` is the WideResNet of DeepMind's model zoo (Gowal et al. 2020) that the TST reference trains: the same
+weights and keys as `wrn-D-W`, but BatchNorm momentum 0.01 and the stride-2 3x3 convolutions padded (0, 1, 0, 1)
+(TensorFlow's SAME) instead of 1 on every side; it has no dropout.
 """
 from __future__ import annotations
 
@@ -22,18 +27,32 @@ from harness.errors import HarnessError
 from harness.registry import Registry
 
 __all__ = ["WideResNet", "ResNet18", "MLPHead", "VariationalHead", "create", "names", "spec", "Spec",
-           "backbone_modules", "replace_head", "load_state_dict"]
+           "backbone_modules", "replace_head", "load_state_dict", "wrn_variant"]
+
+
+class _Variant(NamedTuple):
+    bn_momentum: float
+    stride2_pad: tuple[int, int, int, int] | None  # F.pad of the stride-2 convs' input; None: the conv pads 1
+    dropout: bool
+
+
+WRN_VARIANTS = {
+    "hendrycks": _Variant(0.1, None, True),  # hendrycks/pre-training and outlier-exposure wrn.py
+    "dm": _Variant(0.01, (0, 1, 0, 1), False),  # deepmind-research adversarial_robustness model_zoo.py
+}
 
 
 class _WideBasic(nn.Module):
     """Pre-activation block. When the width changes, the shortcut conv sees the pre-activated input
     relu(bn1(x)), as in the reference; otherwise the identity shortcut sees the raw x."""
 
-    def __init__(self, in_planes: int, out_planes: int, stride: int, drop_rate: float):
+    def __init__(self, in_planes: int, out_planes: int, stride: int, drop_rate: float, variant: _Variant):
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_planes)
-        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_planes)
+        self.bn1 = nn.BatchNorm2d(in_planes, momentum=variant.bn_momentum)
+        # SAME padding of a stride-2 conv pads right/bottom only: done in forward, the conv itself pads nothing
+        self.pad = variant.stride2_pad if stride == 2 else None
+        self.conv1 = nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=0 if self.pad else 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_planes, momentum=variant.bn_momentum)
         self.conv2 = nn.Conv2d(out_planes, out_planes, 3, stride=1, padding=1, bias=False)
         self.drop_rate = drop_rate
         self.equal_in_out = in_planes == out_planes
@@ -43,7 +62,7 @@ class _WideBasic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = F.relu(self.bn1(x))
-        out = F.relu(self.bn2(self.conv1(pre)))
+        out = F.relu(self.bn2(self.conv1(pre if self.pad is None else F.pad(pre, self.pad))))
         if self.drop_rate > 0:
             out = F.dropout(out, p=self.drop_rate, training=self.training)
         out = self.conv2(out)
@@ -54,10 +73,10 @@ class _WideBasic(nn.Module):
 class _Stage(nn.Module):
     """Holds its blocks in `.layer` (reference key prefix `blockN.layer.i`)."""
 
-    def __init__(self, n: int, in_planes: int, out_planes: int, stride: int, drop_rate: float):
+    def __init__(self, n: int, in_planes: int, out_planes: int, stride: int, drop_rate: float, variant: _Variant):
         super().__init__()
         self.layer = nn.Sequential(*[
-            _WideBasic(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate)
+            _WideBasic(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate, variant)
             for i in range(n)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,8 +84,14 @@ class _Stage(nn.Module):
 
 
 class WideResNet(nn.Module):
-    def __init__(self, depth: int, num_classes: int, widen_factor: int = 1, drop_rate: float = 0.0):
+    def __init__(self, depth: int, num_classes: int, widen_factor: int = 1, drop_rate: float = 0.0,
+                 variant: str = "hendrycks"):
         super().__init__()
+        if variant not in WRN_VARIANTS:
+            raise HarnessError(f"WideResNet variant must be one of {', '.join(WRN_VARIANTS)}, got {variant!r}")
+        var = WRN_VARIANTS[variant]
+        if drop_rate and not var.dropout:
+            raise HarnessError(f"the {variant} WideResNet has no dropout; drop_rate must be 0, got {drop_rate}")
         if depth < 10 or (depth - 4) % 6:
             raise HarnessError(f"WideResNet depth must be 6n+4 with n >= 1 (10, 16, 28, 40, ...), got {depth}")
         if widen_factor < 1:
@@ -75,10 +100,10 @@ class WideResNet(nn.Module):
         n = (depth - 4) // 6
         widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
         self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
-        self.block1 = _Stage(n, widths[0], widths[1], 1, drop_rate)
-        self.block2 = _Stage(n, widths[1], widths[2], 2, drop_rate)
-        self.block3 = _Stage(n, widths[2], widths[3], 2, drop_rate)
-        self.bn1 = nn.BatchNorm2d(widths[3])
+        self.block1 = _Stage(n, widths[0], widths[1], 1, drop_rate, var)
+        self.block2 = _Stage(n, widths[1], widths[2], 2, drop_rate, var)
+        self.block3 = _Stage(n, widths[2], widths[3], 2, drop_rate, var)
+        self.bn1 = nn.BatchNorm2d(widths[3], momentum=var.bn_momentum)
         self.fc = nn.Linear(widths[3], num_classes)
         self.feature_dim = widths[3]
         _reference_init(self)
@@ -86,7 +111,7 @@ class WideResNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         out = self.block3(self.block2(self.block1(self.conv1(x))))
         out = F.relu(self.bn1(out))
-        return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
+        return torch.flatten(F.avg_pool2d(out, out.shape[2:]), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
@@ -234,10 +259,11 @@ names = MODELS.names  # the common names; any wrn-D-W with D = 6n+4, and package
 spec = MODELS.get  # the Spec of a name; unknown -> HarnessError
 
 
-@MODELS.family(r"wrn-(\d+)-(\d+)", "any wrn-DEPTH-WIDTH, DEPTH = 6n+4",
-               examples=("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2"))
+@MODELS.family(r"wrn-(\d+)-(\d+)(-dm)?", "any wrn-DEPTH-WIDTH, DEPTH = 6n+4; -dm: DeepMind's variant",
+               examples=("wrn-10-1", "wrn-16-1", "wrn-16-4", "wrn-28-10", "wrn-40-2", "wrn-28-10-dm"))
 def _wide_resnet(match: re.Match) -> Spec:
-    return Spec(match[0], "wrn", {"depth": int(match[1]), "widen_factor": int(match[2])})
+    return Spec(match[0], "wrn", {"depth": int(match[1]), "widen_factor": int(match[2]),
+                                  "variant": "dm" if match[3] else "hendrycks"})
 
 
 MODELS.register(Spec("resnet18", "resnet18", {"stem_padding": 1}))
@@ -255,10 +281,19 @@ def create(name: str, num_classes: int, *, drop_rate: float = 0.0) -> nn.Module:
         raise HarnessError(f"num_classes must be a positive integer, got {num_classes!r}")
     _, kind, args = spec(name)
     if kind == "wrn":
-        return WideResNet(args["depth"], num_classes, args["widen_factor"], drop_rate)
+        return WideResNet(args["depth"], num_classes, args["widen_factor"], drop_rate, args["variant"])
     if kind == "factory":
         return _from_factory(args["target"], num_classes, drop_rate)
     return ResNet18(num_classes, drop_rate, **args)
+
+
+def wrn_variant(name: str, variant: str) -> str:
+    """The `variant` ("dm" or "hendrycks") of a wrn-D-W model name; any other model name unchanged."""
+    kind, args = spec(name)[1:]
+    if kind != "wrn":
+        return name
+    base = f"wrn-{args['depth']}-{args['widen_factor']}"
+    return base if variant == "hendrycks" else f"{base}-{variant}"
 
 
 def _from_factory(target: str, num_classes: int, drop_rate: float) -> nn.Module:

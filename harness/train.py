@@ -34,6 +34,10 @@ from harness.errors import HarnessError
 
 MIN_LR = 1e-6
 LOADERS = ("fast", "reference")
+# "train": batch statistics, running statistics updated (frozen modules' BatchNorms too, as the TST reference
+# does); "eval": the running statistics are used and stay fixed (Kumar et al.'s LP-FT runs the whole network in
+# eval mode while fine-tuning; a linear probe keeps its features fixed)
+BATCHNORM_MODES = ("train", "eval")
 _RESUME_FORMAT = "harness-train-state/1"
 
 
@@ -53,6 +57,7 @@ class Hyper:
     select: str = "last"                    # a key of SELECTIONS: which epoch's weights the run returns
     aux_batch_size: int = 0                 # outliers per step (an outlier objective's stream); 0: none
     objective_settings: tuple[tuple[str, float], ...] = ()  # the objective's settings (energy margins)
+    batchnorm: str = "train"                # a key of BATCHNORM_MODES: the mode of every BatchNorm while training
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,9 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         aux: ImageSet | None = None) -> Result:
     """Train `model` in place on `train_set`; returns the per-epoch history.
 
-    `frozen` modules keep their parameters (excluded from the optimizer) and stay in eval mode, so their
-    BatchNorm statistics do not move either. `on_step(epoch, step)` runs before every batch (tests use it to
+    `frozen` modules keep their parameters (excluded from the optimizer) and stay in eval mode (no dropout);
+    every BatchNorm, frozen or not, runs in `hyper.batchnorm`'s mode. `on_step(epoch, step)` runs before every
+    batch (tests use it to
     interrupt a run). `checkpoint_path`, when given, is where the per-epoch resume state lives. `holdout`
     (images that never train) scores each epoch when `hyper.select` is "best_holdout_nll"; the model ends
     with the weights of the selected epoch. `aux` is the outlier pool an outlier objective draws from.
@@ -160,8 +166,8 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         progress = _Progress(hyper.epochs, steps_per_epoch, quiet=options.quiet)
         started = time.perf_counter()
         for epoch in range(len(result.history), hyper.epochs):
-            stats = _run_epoch(forward, model, frozen, objective, (loader, outliers), optimizer, scheduler, epoch,
-                               options, progress, on_step)
+            stats = _run_epoch(forward, model, (frozen, hyper.batchnorm), objective, (loader, outliers), optimizer,
+                               scheduler, epoch, options, progress, on_step)
             if hyper.select == "best_holdout_nll":
                 stats["holdout_nll"] = holdout_nll(model, holdout, device=options.device)
                 if best is None or stats["holdout_nll"] < best["nll"]:
@@ -182,13 +188,17 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
     return result
 
 
-def _run_epoch(forward, model, frozen, objective, loaders, optimizer, scheduler, epoch, options, progress,
+def _run_epoch(forward, model, modes, objective, loaders, optimizer, scheduler, epoch, options, progress,
                on_step) -> dict:
     loader, outliers = loaders
+    frozen, batchnorm = modes
     outlier_batches = None if outliers is None else iter(outliers)
     model.train()
     for m in frozen:
         m.eval()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.train(batchnorm == "train")
     device = torch.device(options.device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -273,7 +283,8 @@ def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.nda
 
 def _validate(train_set: ImageSet, hyper: Hyper, options: Options, holdout: ImageSet | None) -> None:
     for what, value, valid in (("optimizer", hyper.optimizer, OPTIMIZERS), ("objective", hyper.objective,
-                               objectives.names()), ("select", hyper.select, SELECTIONS)):
+                               objectives.names()), ("select", hyper.select, SELECTIONS),
+                              ("batchnorm mode", hyper.batchnorm, BATCHNORM_MODES)):
         if value not in valid:
             raise HarnessError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
     if hyper.select == "best_holdout_nll" and (holdout is None or len(holdout) == 0):

@@ -48,9 +48,15 @@ def test_wrn_40_2_parameter_count():
     assert sum(p.numel() for p in models.create("wrn-40-2", 10).parameters()) == 2_243_546
 
 
-def _reference_forward(sd, x, n):
+def _reference_forward(sd, x, n, dm=False):
     """The reference forward pass from a state dict (eval mode): pre-activation blocks; where the width changes,
-    x is replaced by relu(bn1(x)) and the 1x1 shortcut conv reads that; then bn1 + relu, 8x8 average pool, fc."""
+    x is replaced by relu(bn1(x)) and the 1x1 shortcut conv reads that; then bn1 + relu, 8x8 average pool, fc.
+    `dm`: DeepMind's variant pads a stride-2 3x3 conv's input (0, 1, 0, 1) instead of 1 on every side."""
+    def conv3(t, w, stride):
+        if dm and stride == 2:
+            return F.conv2d(F.pad(t, (0, 1, 0, 1)), w, stride=2)
+        return F.conv2d(t, w, stride=stride, padding=1)
+
     def bn(p, t):
         return F.batch_norm(t, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"])
 
@@ -61,21 +67,21 @@ def _reference_forward(sd, x, n):
             stride = 2 if (b > 0 and i == 0) else 1
             if f"{p}.convShortcut.weight" in sd:
                 out = F.relu(bn(f"{p}.bn1", out))
-                h = F.conv2d(out, sd[f"{p}.conv1.weight"], stride=stride, padding=1)
+                h = conv3(out, sd[f"{p}.conv1.weight"], stride)
                 h = F.conv2d(F.relu(bn(f"{p}.bn2", h)), sd[f"{p}.conv2.weight"], padding=1)
                 out = F.conv2d(out, sd[f"{p}.convShortcut.weight"], stride=stride) + h
             else:
-                h = F.conv2d(F.relu(bn(f"{p}.bn1", out)), sd[f"{p}.conv1.weight"], stride=stride, padding=1)
+                h = conv3(F.relu(bn(f"{p}.bn1", out)), sd[f"{p}.conv1.weight"], stride)
                 h = F.conv2d(F.relu(bn(f"{p}.bn2", h)), sd[f"{p}.conv2.weight"], padding=1)
                 out = out + h
     out = F.avg_pool2d(F.relu(bn("bn1", out)), 8).flatten(1)
     return F.linear(out, sd["fc.weight"], sd["fc.bias"])
 
 
-@pytest.mark.parametrize("name,n", [("wrn-16-1", 2), ("wrn-10-2", 1)])
+@pytest.mark.parametrize("name,n", [("wrn-16-1", 2), ("wrn-10-2", 1), ("wrn-16-2-dm", 2)])
 def test_forward_matches_reference_semantics(name, n):
     torch.manual_seed(0)
-    model = models.create(name, 7, drop_rate=0.3).eval()
+    model = models.create(name, 7, drop_rate=0.0 if name.endswith("-dm") else 0.3).eval()
     with torch.no_grad():  # non-trivial BN statistics so every BN matters
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -84,8 +90,23 @@ def test_forward_matches_reference_semantics(name, n):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
         x = torch.randn(3, 3, 32, 32)
-        expected = _reference_forward(model.state_dict(), x, n)
-        torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-5)
+        expected = _reference_forward(model.state_dict(), x, n, dm=name.endswith("-dm"))
+        # the same ops in the same order, the pool included (avg_pool2d, not adaptive_avg_pool2d): bit for bit
+        assert torch.equal(model(x), expected)
+
+
+def test_dm_variant_batchnorm_momentum_and_no_dropout():
+    model = models.create("wrn-10-1-dm", 3).train()
+    x = torch.randn(4, 3, 32, 32)
+    model(x)
+    first = model.block1.layer[0].bn1
+    assert first.momentum == 0.01
+    assert torch.allclose(first.running_mean, 0.01 * model.conv1(x).mean((0, 2, 3)), atol=1e-6)
+    assert models.create("wrn-10-1", 3).block1.layer[0].bn1.momentum == 0.1
+    with pytest.raises(HarnessError, match="has no dropout"):
+        models.create("wrn-10-1-dm", 3, drop_rate=0.3)
+    # the same keys as the Hendrycks variant: one checkpoint layout for both
+    assert list(model.state_dict()) == list(models.create("wrn-10-1", 3).state_dict())
 
 
 @pytest.mark.parametrize("name", ["wrn-10-1", "resnet18"])

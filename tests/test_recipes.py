@@ -39,7 +39,8 @@ def test_reference_settings():
 def test_registry_errors():
     assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
                                     "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
-                                    "temperature_scaling", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft"}
+                                    "temperature_scaling", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft",
+                                    "clip_zero_shot", "clip_finetune", "clip_linear_probe", "clip_lp_ft", "clip_wise_ft"}
     with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; known recipes: scratch, pretrain"):
         recipes.get("fine_tune")
     with pytest.raises(HarnessError, match="no setting 'learning_rate'; valid settings: .*lr"):
@@ -161,7 +162,14 @@ def test_two_stage_reference_settings():
     base = recipes.get("adam_base")
     assert (base.optimizer, base.lr, base.batch_size, base.epochs, base.select) == (
         "adam_constant", 1e-4, 256, 600, "best_holdout_nll")
-    assert base.model_for("wrn-40-2", []) == "wrn-28-10" and base.model_for("wrn-10-1", []) == "wrn-10-1"
+    # DeepMind's WideResNet, the TST reference's network: WRN-28-10 on the paper profile, the profile's size elsewhere
+    assert base.model_for("wrn-40-2", []) == "wrn-28-10-dm" and base.model_for("wrn-10-1", []) == "wrn-10-1-dm"
+    assert base.model_for("resnet18", []) == "resnet18"
+    # BatchNorm modes: the TST reference leaves the frozen body's BatchNorm in train mode; Kumar et al.'s LP-FT
+    # fine-tunes with the whole network in eval mode; a linear probe keeps its features fixed
+    assert (tst.batchnorm, vtst.batchnorm, base.batchnorm) == ("train", "train", "train")
+    assert (recipes.get("lp_ft").batchnorm, recipes.get("linear_probe").batchnorm) == ("eval", "eval")
+    assert recipes.get("finetune").batchnorm == "train"
     assert recipes.get("tst", base="adam_base").upstream == recipes.Upstream("adam_base", "same")
     assert recipes.get("scratch_focal").objective == "focal"
     assert recipes.get("scratch_adaptive_focal").objective == "adaptive_focal"
@@ -204,8 +212,12 @@ def test_new_settings_leave_earlier_keys_alone_and_enter_when_changed():
 def test_two_stage_keeps_the_base_body_and_selects_by_holdout(run, recipe):
     base, _ = run("scratch")
     model, info = run(recipe)
-    for k, v in _backbone(base).items():  # the frozen body, BatchNorm statistics included
-        assert torch.equal(model.state_dict()[k], v), k
+    for k, v in _backbone(base).items():  # the frozen body's weights; its BatchNorm statistics move (the reference's)
+        assert torch.equal(model.state_dict()[k], v) != k.endswith(("running_mean", "running_var",
+                                                                    "num_batches_tracked")), k
+    fixed, _ = run(recipe, batchnorm="eval")
+    for k, v in _backbone(base).items():
+        assert torch.equal(fixed.state_dict()[k], v), k
     head = model.fc
     assert isinstance(head, models.VariationalHead if recipe == "vtst" else models.MLPHead)
     assert head.classifier.in_features == 128 and head.classifier.out_features == 5

@@ -111,17 +111,18 @@ def test_resume_file_of_another_run_is_refused(digits, tmp_path):
                   checkpoint_path=path)
 
 
-def test_frozen_modules_keep_parameters_and_bn_statistics(digits):
+@pytest.mark.parametrize("batchnorm", ["eval", "train"])
+def test_frozen_modules_keep_parameters_and_bn_statistics(digits, batchnorm):
     model = _model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     frozen = models.backbone_modules(model)
-    train.fit(model, digits, HYPER, options=QUIET, frozen=frozen)
+    train.fit(model, digits, dataclasses.replace(HYPER, batchnorm=batchnorm), options=QUIET, frozen=frozen)
     after = model.state_dict()
     for k, v in before.items():
-        if k.startswith("fc."):
-            assert not torch.equal(v, after[k]), k
-        else:
-            assert torch.equal(v, after[k]), k
+        # a frozen module's weights never move; its BatchNorm statistics move only in "train" mode
+        moves = k.startswith("fc.") or (batchnorm == "train" and k.endswith(("running_mean", "running_var",
+                                                                                "num_batches_tracked")))
+        assert torch.equal(v, after[k]) != moves, k
     assert all(p.requires_grad for p in model.parameters())  # restored afterwards
     with pytest.raises(HarnessError, match="nothing to train"):
         train.fit(model, digits, HYPER, options=QUIET, frozen=[model])

@@ -17,7 +17,7 @@ REFERENCE_MODEL = "wrn-40-2"
 # Settings added after checkpoints existed, at the value every earlier checkpoint was trained with: at that
 # value they stay out of the checkpoint key, so the keys of earlier runs do not change.
 _KEY_NEUTRAL = {"objective": "cross_entropy", "optimizer": "sgd_nesterov_cosine", "select": "last",
-                "holdout": 0.0, "holdout_rule": "random", "cifar100_holdout": 0.0}
+                "holdout": 0.0, "holdout_rule": "random", "cifar100_holdout": 0.0, "batchnorm": "train"}
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,11 @@ class _Trained(Recipe):
     objective: str = "cross_entropy"
     optimizer: str = "sgd_nesterov_cosine"
     select: str = "last"
+    batchnorm: str = "train"  # train.BATCHNORM_MODES: the mode of every BatchNorm layer while training
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self, "batchnorm", self.batchnorm in train.BATCHNORM_MODES, f"one of {', '.join(train.BATCHNORM_MODES)}")
         _check(self, "objective", self.objective in objectives.names(), f"one of {', '.join(objectives.names())}")
         _check(self, "optimizer", self.optimizer in train.OPTIMIZERS, f"one of {', '.join(train.OPTIMIZERS)}")
         _check(self, "select", self.select in train.SELECTIONS, f"one of {', '.join(train.SELECTIONS)}")
@@ -129,7 +131,8 @@ class _Trained(Recipe):
     def hyper(self, epochs: int) -> Hyper:
         return Hyper(epochs=epochs, lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
                      momentum=self.momentum, nesterov=self.nesterov, augment=self.augment,
-                     optimizer=self.optimizer, objective=self.objective, select=self.select)
+                     optimizer=self.optimizer, objective=self.objective, select=self.select,
+                     batchnorm=self.batchnorm)
 
 
 class _OnBase:

@@ -49,19 +49,20 @@ class _TwoStageSettings(_Trained):
 @dataclass(frozen=True)
 class AdamBase(_TwoStageSettings):
     """The TST paper's stage 1: WRN-28-10 from scratch with the two-stage settings, up to 600 epochs (the
-    profiles scale that: see their epochs tables). Dropout 0: the TST reference (Jordahn & Olmos 2024; its
-    replication ericbanzuzi/nn-feature-decoupling-calibration) uses none for this model
-    (docs/sources.md#two-stage-training-tst-v-tst)."""
+    profiles scale that: see their epochs tables). The network is DeepMind's WideResNet variant the TST reference
+    trains (`wrn-28-10-dm`: BatchNorm momentum 0.01, SAME padding, no dropout); a CPU profile runs the `-dm`
+    variant of its own small WideResNet (docs/sources.md#two-stage-training-tst-v-tst)."""
 
     name: ClassVar[str] = "adam_base"
     summary: ClassVar[str] = "TST stage 1: from scratch, Adam 1e-4 constant, batch 256, best holdout NLL"
-    paper_model: ClassVar[str] = "wrn-28-10"
+    paper_model: ClassVar[str] = "wrn-28-10-dm"
 
     epochs: int = 600
 
     def model_for(self, profile_model, upstream_models):
         # A profile that runs the papers' own model (the paper profile) runs this paper's; CPU profiles scale it.
-        return self.model or (self.paper_model if profile_model == REFERENCE_MODEL else profile_model)
+        return self.model or (self.paper_model if profile_model == REFERENCE_MODEL
+                              else models.wrn_variant(profile_model, "dm"))
 
     def build(self, model_name, num_classes, inputs):
         return self.skeleton(model_name, num_classes), []
@@ -70,10 +71,11 @@ class AdamBase(_TwoStageSettings):
 @register
 @dataclass(frozen=True)
 class Tst(_OnBase, _TwoStageSettings):
-    """Stage 2 (TST): the trained `base` model of the same dataset with its body frozen, BatchNorm statistics
-    included (the reference leaves BatchNorm in train mode, so its running statistics drift while the head
-    trains; the harness keeps the body exactly the model that was selected), and a new MLP head with latent
-    size Z = `latent`, trained on augmented images (the frozen body runs forward at every step)."""
+    """Stage 2 (TST): the trained `base` model of the same dataset with its body's weights frozen and a new MLP
+    head with latent size Z = `latent`, trained on augmented images (the frozen body runs forward at every step).
+    `batchnorm = "train"` (the default) is the reference's: its Lightning module leaves the body's BatchNorm in
+    train mode, so the running statistics move while the head trains; "eval" keeps the body exactly the model
+    that was selected."""
 
     name: ClassVar[str] = "tst"
     summary: ClassVar[str] = "freeze a trained model's body, train a new MLP head (Jordahn & Olmos 2024)"

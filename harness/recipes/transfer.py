@@ -71,6 +71,7 @@ class LinearProbe(_Trained):
     lr: float = 0.1
     epochs: int = 10
     augment: bool = False
+    batchnorm: str = "eval"
 
     def build(self, model_name, num_classes, inputs):
         model = _transfer(model_name, num_classes, inputs[0], self.drop_rate)
@@ -81,11 +82,14 @@ class LinearProbe(_Trained):
 @dataclass(frozen=True)
 class LpFt(Finetune):
     """Kumar et al. 2022: fine-tune everything starting from the linear-probed head (the cached `linear_probe`
-    model of the same dataset) instead of a random head; the tuning stage uses the finetune settings."""
+    model of the same dataset) instead of a random head; the tuning stage uses the finetune settings with every
+    BatchNorm in eval mode (their code's `use_net_val_mode`: running statistics used and kept fixed)."""
 
     name: ClassVar[str] = "lp_ft"
     summary: ClassVar[str] = "linear probe, then fine-tune everything from the probed head"
     upstreams: ClassVar[tuple[Upstream, ...]] = (Upstream("linear_probe", "same"),)
+
+    batchnorm: str = "eval"
 
     def build(self, model_name, num_classes, inputs):
         model = models.create(model_name, num_classes, drop_rate=self.drop_rate)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness import bands, checkpoints, models, names, splits, tomlfile
+from harness import bands, checkpoints, clip, models, names, splits, tomlfile
 from harness import data as hdata
 from harness.errors import HarnessError
 from harness.state_mapping import StateMapping
@@ -39,6 +39,8 @@ _TABLES = {
     "normalize": {"mean": list, "std": list},
     "provenance": {"released_by": str, "paper": str, "recipe": str, "license": str, "source": str,
                    "trained_on": list, "note": str},
+    # a CLIP entry (architecture open_clip:ARCH): harness.clip.entries, docs/clip.md
+    "clip": {"pretrained": str, "model_config": str, "templates": str, "classnames": list},
 }
 _BAND = {"metric": str, "score": str, "value": float, "tolerance": float, "source": str}
 _REQUIRED = ("architecture", "num_classes")
@@ -86,6 +88,7 @@ class Entry:
     provenance: dict = field(default_factory=dict)
     trained_on: tuple[str, ...] = ()  # "dataset:split" the model was trained on (the leakage guard checks them)
     bands: tuple[EntryBand, ...] = ()
+    clip: dict = field(default_factory=dict)  # the [clip] table of an open_clip entry
     where: dict[str, str] = field(default_factory=dict)  # field -> "file:line" or the command-line option
     origin: str | None = None  # the entry file; None for a one-off file given on the command line
 
@@ -168,6 +171,10 @@ class Entry:
 
     def load(self, data_root=None) -> tuple[nn.Module, dict]:
         """The model on the CPU, in eval mode, fed the harness's normalization (converted to the entry's)."""
+        if clip.arch_of(self.architecture):
+            from harness.clip import entries as clip_entries
+            model, info = clip_entries.zero_shot_classifier(self, self.dataset, data_root)
+            return model.eval(), info
         checkpoint = self.checkpoint(data_root)
         try:
             model, info = checkpoints.load_user(checkpoint)
@@ -318,9 +325,17 @@ def load(path: str | Path) -> Entry:
     if entry.dataset is None and (entry.ood_sets or data.get("band")):
         entry.fail("dataset", "an entry with bands or OOD sets needs the dataset they were measured on")
     try:
-        models.spec(entry.architecture)
+        if clip.arch_of(entry.architecture) is None:
+            models.spec(entry.architecture)
     except HarnessError as exc:
         entry.fail("architecture", str(exc))
+    entry.clip = dict(data.get("clip", {}))
+    if entry.clip and clip.arch_of(entry.architecture) is None:
+        entry.fail("clip", f"a [clip] table needs architecture = \"{clip.ARCH_PREFIX}NAME\"")
+    if not all(isinstance(c, str) and c for c in entry.clip.get("classnames", [])):
+        entry.fail("clip.classnames", f"must list class names (strings), got {entry.clip['classnames']!r}")
+    if "model_config" in entry.clip:
+        entry.clip["model_config"] = str((path.parent / Path(entry.clip["model_config"]).expanduser()).resolve())
     ckpt = data.get("checkpoint", {})
     if ("path" in ckpt) == ("url" in ckpt):
         entry.fail("checkpoint", "give exactly one of path (a local file) and url")

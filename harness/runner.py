@@ -184,10 +184,14 @@ class Session:
     def run(self, case: Case, seed: int) -> dict:
         ctx, profile = self.ctx, self.ctx.profile
         recipe = None if case.recipe == LOADED else recipes.get(case.recipe, **dict(case.recipe_params))
-        upstream = self._upstream_entry(case)
+        on_entry = getattr(recipe, "on_entry", False)  # its pretrained model is the case's entry (harness.clip)
+        upstream = None if on_entry else self._upstream_entry(case)
         t0 = time.perf_counter()
         if recipe is None:
             model, info = self._load_entry(case)
+        elif on_entry:
+            model, info = recipe.obtain(self.entry(case.entry), case.dataset, profile, seed, device=ctx.device,
+                                        data_root=ctx.data_root, cache_dir=ctx.cache_dir, quiet=ctx.quiet)
         else:
             model, info = checkpoints.obtain(recipe, case.dataset, profile, seed, device=ctx.device,
                                              upstream_dataset=profile.plan(case.dataset).upstream,

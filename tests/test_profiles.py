@@ -26,8 +26,10 @@ def test_paper_lists_the_three_in_distribution_rows_and_the_dry_run_mirrors_it()
         if cut.shift is not None:
             assert cut.shift.set == full.shift.set and cut.shift.images <= 20
     assert dry.device == "cpu" and dry.train_limit <= 200 and dry.num_to_avg == 2
-    # every recipe that trains joins the dry run, at one epoch (a new recipe must be added here too)
-    trained = {name for name in recipes.names() if recipes.get(name).trains}
+    # every recipe that trains joins the dry run, at one epoch (a new recipe must be added here too); the CLIP
+    # recipes train on a model entry's weights, which no paper-profile case has
+    trained = {name for name in recipes.names()
+               if recipes.get(name).trains and not getattr(recipes.get(name), "on_entry", False)}
     assert dry.epochs == {name: 1 for name in trained}
 
 

@@ -1,0 +1,71 @@
+"""A test-built tiny CLIP entry through the runner: zero-shot, fine-tuned and the whole WiSE-FT curve as
+ordinary cases with records, and the leaderboard built from them."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from harness import model_entries, profiles
+from harness.recipes.clip import ClipWiseFt
+from harness.runner import Case, RunContext, Session
+from harness.site import leaderboard
+
+pytest.importorskip("open_clip")
+from clip_factory import tiny_entry  # noqa: E402  (needs open_clip)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("clip")
+    smoke = profiles.get("smoke")
+    profile = dataclasses.replace(smoke, train_limit=100, test_limit=50, epochs={**smoke.epochs, "clip_finetune": 2})
+    session = Session(RunContext(profile, "cpu", tmp / "results", data_root=tmp / "data", cache_dir=tmp / "cache"))
+    session.entries["tiny-clip"] = model_entries.load(tiny_entry(tmp / "models"))
+    cases = [Case("clip", "digits-0-4", "clip_zero_shot", entry="tiny-clip"),
+             Case("clip", "digits-0-4", "clip_finetune", entry="tiny-clip")]
+    cases += [Case("clip", "digits-0-4", "clip_wise_ft", recipe_params=(("alpha", a),), entry="tiny-clip")
+              for a in ClipWiseFt.CURVE]
+    records = {c.id: session.run(c, 0) for c in cases}
+    return tmp, records
+
+
+def _accuracy(record):
+    return record["report"]["metrics"]["accuracy"]["mean"]
+
+
+def test_every_case_has_a_record_with_ood_calibration_and_shift_metrics(run):
+    _, records = run
+    assert len(records) == 13
+    for record in records.values():
+        metrics = record["report"]["metrics"]
+        assert record["model"] == "open_clip:tiny-clip-test" and "ood/mean/auroc" in metrics
+        assert any(k.startswith("shift/") for k in metrics) and "calib/nll" in metrics
+    finetune = records["digits-0-4-clip_finetune-on-tiny-clip-msp"]
+    settings = finetune["recipe"]["settings"]
+    assert (settings["optimizer"], settings["lr"], settings["weight_decay"], settings["epochs"]) == \
+        ("adamw_warmup_cosine", 3e-5, 0.1, 2)
+    assert settings["warmup_steps"] == 0  # 2 epochs of one 512-batch step: capped at a tenth of the run
+
+
+def test_wise_ft_curve_ends_at_the_zero_shot_and_the_fine_tuned_model(run):
+    _, records = run
+    curve = {a: records[f"digits-0-4-clip_wise_ft-alpha{a:g}-on-tiny-clip-msp"] for a in ClipWiseFt.CURVE}
+    zero_shot = records["digits-0-4-clip_zero_shot-on-tiny-clip-msp"]
+    finetune = records["digits-0-4-clip_finetune-on-tiny-clip-msp"]
+    for end, alpha in ((zero_shot, 0.0), (finetune, 1.0)):
+        assert curve[alpha]["report"]["metrics"]["calib/nll"]["mean"] == pytest.approx(
+            end["report"]["metrics"]["calib/nll"]["mean"], abs=1e-9)
+    assert zero_shot["report"]["metrics"]["calib/nll"]["mean"] != finetune["report"]["metrics"]["calib/nll"]["mean"]
+    assert curve[0.5]["recipe"]["settings"]["finetune_key"] == finetune["checkpoint"]["key"]
+
+
+def test_the_leaderboard_shows_the_clip_cases(run):
+    tmp, records = run
+    site = leaderboard.build_site(tmp / "results", tmp / "site")
+    assert site.problems == ()
+    index = site.index.read_text()
+    for case_id in ("digits-0-4-clip_zero_shot-on-tiny-clip-msp", "digits-0-4-clip_finetune-on-tiny-clip-msp",
+                    "digits-0-4-clip_wise_ft-alpha0.5-on-tiny-clip-msp"):
+        assert re.search(r'<a href="cases/[^"]+">' + re.escape(case_id) + "</a>", index), case_id

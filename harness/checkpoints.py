@@ -137,15 +137,16 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
                          data_root, loader, amp, memo))
     # Below a user's checkpoint every model has its architecture (a linear probe on a resnet18-cifar backbone).
     model = recipe.model_for(_user_model(ups) or profile.model, [u.model for u in ups])
+    limit = profile.train_limit_for(dataset)
     run = Run(recipe=recipe, dataset=dataset, model=model, num_classes=spec.num_classes,
               epochs=epochs if epochs is not None else recipe.epochs_for(dataset, profile.epochs),
-              train_limit=profile.train_limit, seed=seed, loader=loader, amp=amp, upstreams=ups)
+              train_limit=limit, seed=seed, loader=loader, amp=amp, upstreams=ups)
     models.spec(run.model)
     run.holdout = recipe.holdout_for(dataset)
     if recipe.trains or run.holdout is not None:
-        cache_key = (dataset, profile.train_limit, run.holdout)
+        cache_key = (dataset, limit, run.holdout)
         if cache_key not in memo:
-            memo[cache_key] = _training_data(dataset, spec, profile.train_limit, run.holdout, data_root, memo)
+            memo[cache_key] = _training_data(dataset, spec, limit, run.holdout, data_root, memo)
         train_set, run.holdout_set, run.data_sha256 = memo[cache_key]
         run.train_set = train_set if recipe.trains else None
         upstream_set = ups[0].train_set if ups and isinstance(ups[0], Run) else None

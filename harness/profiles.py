@@ -22,7 +22,7 @@ from harness.shift import ShiftPlan, parse_plan
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 _REQUIRED = {"description", "device", "model", "cpu_threads", "deterministic", "loader",
              "num_to_avg", "eval_batch_size", "seeds", "epochs", "datasets"}
-_OPTIONAL = {"train_limit", "test_limit", "ood_pool_limit", "aux_limit", "dry_run_of"}
+_OPTIONAL = {"train_limit", "upstream_train_limit", "test_limit", "ood_pool_limit", "aux_limit", "dry_run_of"}
 _PLAN_FIELDS = {"id", "upstream", "ood"}
 _PLAN_OPTIONAL = {"aux", "shift"}
 # Integers reach C (torch.set_num_threads, seeds, counts): a value beyond a C int is a typo, refused by its line.
@@ -70,6 +70,8 @@ class Profile:
     epochs: dict[str, int] = field(hash=False)
     datasets: tuple[DatasetPlan, ...]
     train_limit: int | None = None
+    # the cap on an upstream (pretraining) dataset's training images; None: train_limit, as for every dataset
+    upstream_train_limit: int | None = None
     test_limit: int | None = None
     ood_pool_limit: int | None = None  # cap on each dataset-backed OOD set's images (seeded sample); None: all
     aux_limit: int | None = None  # cap on the auxiliary outlier pool (seeded sample); None: all
@@ -87,6 +89,14 @@ class Profile:
     @property
     def ood_sets(self) -> tuple[str, ...]:
         return self.datasets[0].ood
+
+    def train_limit_for(self, dataset: str) -> int | None:
+        """The training-image cap of `dataset`: an upstream of one of the profile's datasets (and not an
+        in-distribution one) takes `upstream_train_limit` when the profile sets it."""
+        upstreams = {p.upstream for p in self.datasets} - {p.id for p in self.datasets}
+        if self.upstream_train_limit is not None and dataset in upstreams:
+            return self.upstream_train_limit
+        return self.train_limit
 
     def plan(self, id_dataset: str) -> DatasetPlan:
         for plan in self.datasets:
@@ -144,7 +154,8 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
             fail(f"{key} must be an integer in {low}..{high}, got {value!r}", key)
 
     integer("cpu_threads", 0, _MAX_THREADS)
-    for key in ("num_to_avg", "eval_batch_size", "train_limit", "test_limit", "ood_pool_limit", "aux_limit"):
+    for key in ("num_to_avg", "eval_batch_size", "train_limit", "upstream_train_limit", "test_limit",
+                "ood_pool_limit", "aux_limit"):
         integer(key, 1)
     for key in ("description", "model"):
         if not isinstance(raw[key], str) or not raw[key]:

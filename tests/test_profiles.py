@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from harness import models, profiles, recipes
+from harness import checkpoints, models, profiles, recipes
 from harness.data import registry, synthetic
 from harness.errors import HarnessError
 
@@ -67,3 +67,16 @@ def test_unknown_names_list_the_known_ones():
         profiles.get("papr")
     with pytest.raises(HarnessError, match="has no in-distribution dataset 'svhn'"):
         profiles.get("smoke").plan("svhn")
+
+
+def test_upstream_train_limit_caps_the_upstream_only():
+    replace = dataclasses.replace
+    smoke = profiles.get("smoke")
+    sized = replace(smoke, train_limit=60, upstream_train_limit=200)
+    finetune = checkpoints.plan("finetune", "digits-0-4", sized)
+    pretrain = finetune.upstreams[0]
+    assert (pretrain.dataset, pretrain.train_limit, len(pretrain.train_set)) == ("digits-5-9", 200, 200)
+    assert (finetune.train_limit, len(finetune.train_set)) == (60, 60)
+    # the cap is part of the models' identity: another upstream size is another pretrained model
+    assert checkpoints.plan("finetune", "digits-0-4", replace(sized, upstream_train_limit=100)).key != finetune.key
+    assert replace(smoke, train_limit=60).train_limit_for("digits-5-9") == 60  # unset: the common cap

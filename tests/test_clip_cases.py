@@ -69,3 +69,14 @@ def test_the_leaderboard_shows_the_clip_cases(run):
     for case_id in ("digits-0-4-clip_zero_shot-on-tiny-clip-msp", "digits-0-4-clip_finetune-on-tiny-clip-msp",
                     "digits-0-4-clip_wise_ft-alpha0.5-on-tiny-clip-msp"):
         assert re.search(r'<a href="cases/[^"]+">' + re.escape(case_id) + "</a>", index), case_id
+
+
+def test_evaluate_command_writes_a_record_of_a_clip_entry(tmp_path, monkeypatch, capsys):
+    from harness import cli
+    tiny_entry(tmp_path / "models")
+    monkeypatch.setenv("HARNESS_MODELS_DIR", str(tmp_path / "models"))
+    code = cli.main(["evaluate", "--entry", "tiny-clip", "--profile", "smoke", "--data-root", str(tmp_path / "data"),
+                     "--results-dir", str(tmp_path / "results")])
+    out = capsys.readouterr().out
+    assert code == 0 and "as open_clip:tiny-clip-test on digits-0-4" in out
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 1

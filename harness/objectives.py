@@ -76,8 +76,13 @@ def outlier_names() -> tuple[str, ...]:
     return tuple(n for n in names() if OBJECTIVES.get(n).outliers)
 
 
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """bf16 (autocast) logits up to float32 for the log-sum-exps; float64 ones (the reference goldens) stay."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def _log_p_target(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.log_softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
+    return F.log_softmax(_at_least_float32(logits), dim=1).gather(1, targets[:, None]).squeeze(1)
 
 
 def focal(logits: torch.Tensor, targets: torch.Tensor, gamma: torch.Tensor | float) -> torch.Tensor:
@@ -87,7 +92,7 @@ def focal(logits: torch.Tensor, targets: torch.Tensor, gamma: torch.Tensor | flo
 
 def energy(logits: torch.Tensor) -> torch.Tensor:
     """E(x) = -logsumexp(logits) (T = 1): lower for inputs the model treats as in-distribution."""
-    return -torch.logsumexp(logits.float(), dim=1)
+    return -torch.logsumexp(_at_least_float32(logits), dim=1)
 
 
 @objective("cross_entropy", "cross-entropy (the reference)")
@@ -105,7 +110,7 @@ def _focal(logits, targets, terms):
 def _adaptive_focal(logits, targets, terms):
     with torch.no_grad():
         # softmax, not exp(log_softmax): p_t of exactly 0.2 (uniform over 5 classes) must read as 0.2
-        p_target = F.softmax(logits.float(), dim=1).gather(1, targets[:, None]).squeeze(1)
+        p_target = F.softmax(_at_least_float32(logits), dim=1).gather(1, targets[:, None]).squeeze(1)
         low = p_target < ADAPTIVE_THRESHOLD
         gamma = torch.where(low, ADAPTIVE_GAMMA_LOW_P, FOCAL_GAMMA)
     return focal(logits, targets, gamma)
@@ -120,7 +125,7 @@ def _variational(logits, targets, terms):
            outliers=True)
 def _outlier_exposure(logits, targets, terms):
     n = len(targets)
-    out = logits[n:].float()
+    out = _at_least_float32(logits[n:])
     return F.cross_entropy(logits[:n], targets) + OE_WEIGHT * (out.logsumexp(1) - out.mean(1)).mean()
 
 

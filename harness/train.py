@@ -200,6 +200,9 @@ def _run_epoch(forward, model, modes, objective, loaders, optimizer, scheduler, 
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.train(batchnorm == "train")
     device = torch.device(options.device)
+    # Batches arrive as float32; a float64 model (the reference goldens, tests/test_recipe_goldens.py) gets them
+    # cast to its own dtype, which leaves a float32 run unchanged.
+    dtype = next(model.parameters()).dtype
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
@@ -210,6 +213,7 @@ def _run_epoch(forward, model, modes, objective, loaders, optimizer, scheduler, 
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if outlier_batches is not None:
             x = torch.cat([x, next(outlier_batches)[0].to(device, non_blocking=True)])
+        x = x.to(dtype)
         if options.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.amp):
@@ -249,8 +253,9 @@ def _labelled_batches(model: nn.Module, data: ImageSet, what: str, batch_size: i
         raise HarnessError(f"{what} needs a non-empty, fully labelled set; got {len(data)} images "
                            f"with {(data.labels < 0).sum()} unlabelled")
     model.eval()
+    dtype = next(model.parameters()).dtype  # float64 for the reference goldens
     for start in range(0, len(data), batch_size):
-        x = normalize(torch.from_numpy(data.images[start:start + batch_size])).to(device)
+        x = normalize(torch.from_numpy(data.images[start:start + batch_size])).to(device, dtype)
         yield model(x), torch.from_numpy(data.labels[start:start + batch_size]).to(device)
 
 

@@ -1,5 +1,5 @@
 """The CPU-scale table of docs/outlier-exposure.md: per seed and as mean +- std over seeds, each model
-and score of test_outlier_exposure's claims (scratch, oe, energy_ft; MSP and energy) over the OOD sets every record
+and score of test_outlier_exposure's claims (baseline, oe, energy_ft; MSP and energy) over the OOD sets every record
 of the seed has, and each direction claim's gap per seed (what the claims' margins were set from).
 
 usage: python benchmarks/outlier_exposure_table.py DIR [DIR ...]   (one --results-dir per seed)
@@ -15,7 +15,7 @@ from test_outlier_exposure import PAPERS, claim_inputs  # noqa: E402
 
 from harness import bands, runner  # noqa: E402
 
-ROWS = (("scratch", "msp"), ("scratch", "energy"), ("oe", "msp"), ("oe", "energy"), ("energy_ft", "msp"),
+ROWS = (("baseline", "msp"), ("baseline", "energy"), ("oe", "msp"), ("oe", "energy"), ("energy_ft", "msp"),
         ("energy_ft", "energy"))
 METRICS = ("ood/mean/auroc", "ood/mean/fpr95@id", "ood/mean/fpr95@ood")
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from harness import data as hdata
-from harness import models, outliers, recipes, splits, train
+from harness import models, normalizations, outliers, recipes, splits, train
 from harness.checkpoint_files import atomic_write, load_verified, load_weights_only, sha256_of, unwrap
 from harness.errors import HarnessError
 from harness.profiles import Profile
@@ -270,6 +270,7 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(run.seed)
         model, frozen = run.recipe.build(run.model, run.num_classes, [m.cpu() for m in inputs])
+    _normalize_input(model, run)
     history, train_s, selected_epoch = [], 0.0, None
     partial = path.with_name(f"{path.stem}.partial.pt")
     if run.recipe.trains:
@@ -316,12 +317,16 @@ def _load_cached(path: Path, run: Run, ctx: _Context) -> tuple[nn.Module, dict]:
     payload = load_weights_only(path)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT or payload.get("key") != run.key:
         raise HarnessError(f"{path} is not the harness checkpoint for key {run.key}; delete it to retrain")
-    model = run.recipe.skeleton(run.model, run.num_classes)
+    model = _normalize_input(run.recipe.skeleton(run.model, run.num_classes), run)
     models.load_state_dict(model, payload["state_dict"], source=str(path))
     info = _as_cached(dict(payload["info"], path=str(path)))
     _say(ctx, f"loaded {run.recipe.name} on {run.dataset} from the cache: {path} "
               f"(test accuracy {info.get('accuracy', float('nan')):.2f}%)")
     return model.to(ctx.options.device).eval(), info
+
+
+def _normalize_input(model: nn.Module, run: Run) -> nn.Module:
+    return models.set_input_normalization(model, *normalizations.of(run.recipe.normalization, run.dataset))
 
 
 def _as_cached(info: dict) -> dict:

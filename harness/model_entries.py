@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness import bands, checkpoints, clip, models, names, splits, tomlfile
+from harness import bands, checkpoints, clip, models, names, normalizations, splits, tomlfile
 from harness import data as hdata
 from harness.errors import HarnessError
 from harness.state_mapping import StateMapping
 
 ENTRIES_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "models"
-HARNESS_NORMALIZATION = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # what harness.data.normalize feeds every model
+HARNESS_NORMALIZATION = normalizations.HALF  # what harness.data.normalize feeds every model
 
 _TOP = {"architecture": str, "num_classes": int, "dataset": str, "image_size": int, "ood_sets": list,
         "description": str}
@@ -235,15 +235,14 @@ class Renormalized(nn.Module):
     def __init__(self, body: nn.Module, mean, std):
         super().__init__()
         self.body = body
-        (h_mean, h_std) = (torch.tensor(v).view(1, -1, 1, 1) for v in HARNESS_NORMALIZATION)
-        mean, std = torch.tensor(mean).view(1, -1, 1, 1), torch.tensor(std).view(1, -1, 1, 1)
-        self.register_buffer("scale", h_std / std, persistent=False)
-        self.register_buffer("shift", (h_mean - mean) / std, persistent=False)
+        scale, shift = models.input_affine(mean, std)
+        self.register_buffer("scale", scale, persistent=False)
+        self.register_buffer("shift", shift, persistent=False)
         self.fc = body.fc
         self.feature_dim = body.feature_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body.features(x * self.scale + self.shift)
+        return self.body.features(x * self.scale.to(x.dtype) + self.shift.to(x.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))

@@ -24,10 +24,12 @@ from torch import nn
 
 from harness.data.sources import one_line
 from harness.errors import HarnessError
+from harness.normalizations import HALF
 from harness.registry import Registry
 
 __all__ = ["WideResNet", "ResNet18", "MLPHead", "VariationalHead", "create", "names", "spec", "Spec",
-           "backbone_modules", "replace_head", "load_state_dict", "wrn_variant"]
+           "backbone_modules", "replace_head", "load_state_dict", "wrn_variant", "set_input_normalization",
+           "input_affine"]
 
 
 class _Variant(NamedTuple):
@@ -109,7 +111,7 @@ class WideResNet(nn.Module):
         _reference_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block3(self.block2(self.block1(self.conv1(x))))
+        out = self.block3(self.block2(self.block1(self.conv1(_converted(self, x)))))
         out = F.relu(self.bn1(out))
         return torch.flatten(F.avg_pool2d(out, out.shape[2:]), 1)
 
@@ -159,7 +161,7 @@ class ResNet18(nn.Module):
         _reference_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(_converted(self, x))))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return torch.flatten(F.adaptive_avg_pool2d(out, 1), 1)
 
@@ -225,6 +227,34 @@ class VariationalHead(nn.Module):
         eps = torch.randn((self.samples, *mu.shape), generator=generator, device=x.device, dtype=mu.dtype)
         log_probs = F.log_softmax(self.classifier(mu + std * eps), dim=-1)
         return torch.logsumexp(log_probs, dim=0) - math.log(self.samples)
+
+
+def input_affine(mean, std) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, shift) that turn the harness's input (u - 0.5) / 0.5 into (u - mean) / std, shaped (1, C, 1, 1), in
+    float64: a model casts them to its input's dtype, so a float64 model gets them unrounded."""
+    (h_mean, h_std, mean, std) = (torch.tensor(v, dtype=torch.float64).view(1, -1, 1, 1)
+                                  for v in (*HALF, mean, std))
+    return h_std / std, (h_mean - mean) / std
+
+
+def set_input_normalization(model: nn.Module, mean, std) -> nn.Module:
+    """Make a WideResNet or ResNet18 see (u - mean) / std from the harness's input (harness.normalizations). The
+    buffers are not saved: the recipe's normalization setting, in the checkpoint's key, restores them."""
+    if (tuple(mean), tuple(std)) == HALF:
+        return model  # the harness's own input: no arithmetic, bit for bit what the model always saw
+    if not isinstance(model, (WideResNet, ResNet18)):
+        raise HarnessError(f"only the built-in models take another input normalization; {type(model).__name__} "
+                           f"gets the harness's mean = std = 0.5")
+    scale, shift = input_affine(mean, std)
+    device = next(model.parameters()).device
+    model.register_buffer("input_scale", scale.to(device), persistent=False)
+    model.register_buffer("input_shift", shift.to(device), persistent=False)
+    return model
+
+
+def _converted(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    scale = getattr(model, "input_scale", None)
+    return x if scale is None else x * scale.to(x.dtype) + model.input_shift.to(x.dtype)
 
 
 def _check_drop_rate(drop_rate: float) -> None:

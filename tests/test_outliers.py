@@ -140,7 +140,9 @@ def test_outliers_and_objective_must_agree(digits, aux):
 
 
 def test_recipes_take_their_start_from_the_upstream():
-    assert recipes.get("energy_ft").upstreams == (recipes.Upstream("scratch", "same"),)
+    # OE's baseline.py: the scratch recipe with the OE / energy papers' normalization
+    assert recipes.get("energy_ft").upstreams == (recipes.Upstream("baseline", "same"),)
+    assert recipes.get("oe").upstreams == (recipes.Upstream("baseline", "same"),)
     assert recipes.get("oe", base="scratch_focal").upstreams == (recipes.Upstream("scratch_focal", "same"),)
     assert recipes.get("oe_scratch").upstreams == ()
     with pytest.raises(HarnessError, match="base must be one of"):
@@ -229,5 +231,7 @@ def test_outlier_pool_enters_the_key_and_other_keys_stay():
     run = checkpoints.plan("energy_ft", "digits-0-4", "smoke", 0)
     assert run.aux_sha256 and run.identity()["aux_sha256"] == run.aux_sha256
     assert run.settings()["aux"] == "digits-5-9" and run.settings()["m_in"] == -7.0
-    scratch = checkpoints.plan("scratch", "digits-0-4", "smoke", 0)
-    assert "aux_sha256" not in scratch.identity() and run.upstreams[0].key == scratch.key
+    base = checkpoints.plan("baseline", "digits-0-4", "smoke", 0)
+    assert "aux_sha256" not in base.identity() and run.upstreams[0].key == base.key
+    # the OE papers' normalization is part of the base's identity: not the half-normalized scratch model
+    assert base.key != checkpoints.plan("scratch", "digits-0-4", "smoke", 0).key

@@ -39,7 +39,7 @@ def test_reference_settings():
 def test_registry_errors():
     assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
                                     "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
-                                    "temperature_scaling", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft",
+                                    "temperature_scaling", "baseline", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft",
                                     "clip_zero_shot", "clip_finetune", "clip_linear_probe", "clip_lp_ft", "clip_wise_ft"}
     with pytest.raises(HarnessError, match="unknown recipe 'fine_tune'; known recipes: scratch, pretrain"):
         recipes.get("fine_tune")
@@ -245,3 +245,13 @@ def test_calibration_recipes_end_to_end(run, recipe):
         assert info["holdout"]["n"] == 8 and info["n_train"] == 0
     if recipe == "adam_base":
         assert info["holdout"]["seen_by_upstream_training"] is None and info["n_train"] == 32
+
+
+def test_a_model_with_its_papers_normalization_converts_alike_trained_and_cached(run):
+    model, info = run("baseline")  # OE's baseline.py: the OE papers' CIFAR statistics
+    again, cached = run("baseline")
+    assert cached["from_cache"] and info["settings"]["normalization"] == "oe"
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+    assert torch.equal(model.input_scale, again.input_scale)

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from torch import nn
 
-from harness import models, objectives, splits, train
+from harness import models, normalizations, objectives, splits, train
 from harness.errors import HarnessError
 from harness.registry import Registry
 from harness.train import Hyper
@@ -17,7 +17,8 @@ REFERENCE_MODEL = "wrn-40-2"
 # Settings added after checkpoints existed, at the value every earlier checkpoint was trained with: at that
 # value they stay out of the checkpoint key, so the keys of earlier runs do not change.
 _KEY_NEUTRAL = {"objective": "cross_entropy", "optimizer": "sgd_nesterov_cosine", "select": "last",
-                "holdout": 0.0, "holdout_rule": "random", "cifar100_holdout": 0.0, "batchnorm": "train"}
+                "holdout": 0.0, "holdout_rule": "random", "cifar100_holdout": 0.0, "batchnorm": "train",
+                "normalization": "half"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,14 @@ class Recipe:
     holdout: float = 0.0
     holdout_rule: str = "random"
     cifar100_holdout: float = 0.0
+    # The paper's input normalization (harness.normalizations); None: the base model's (recipes on a base)
+    normalization: str | None = "half"
 
     def __post_init__(self) -> None:
         if self.model is not None:
             models.spec(self.model)
+        _check(self, "normalization", self.normalization is None or self.normalization in normalizations.names(),
+               f"one of {', '.join(normalizations.names())}")
         for name in ("holdout", "cifar100_holdout"):
             _check(self, name, getattr(self, name) == 0 or 0 < getattr(self, name) <= splits.MAX_FRACTION,
                    f"0 (no holdout) or in (0, {splits.MAX_FRACTION}]")
@@ -142,10 +147,17 @@ class _OnBase:
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_base(self)
+        own, base = self.normalization, base_normalization(self.base)
+        _check(self, "normalization", own is None or own == base,
+               f"its base's ({self.base} trains with {base!r}): its weights were trained for that input")
 
     @property
     def upstreams(self) -> tuple[Upstream, ...]:
         return (Upstream(self.base, "same"),)
+
+    def resolve(self, dataset, profile_aux, data_root=None):
+        resolved = super().resolve(dataset, profile_aux, data_root)
+        return dataclasses.replace(resolved, normalization=base_normalization(self.base))
 
     def model_for(self, profile_model, upstream_models):
         return upstream_models[0]
@@ -159,6 +171,12 @@ class _OnBase:
 
 RECIPES: Registry[type[Recipe]] = Registry("recipe")
 register = RECIPES.register  # class decorator: a Recipe subclass, under its `name`
+
+
+def base_normalization(name: str) -> str:
+    """The input normalization recipe `name` trains with, following its bases down to one that names it."""
+    recipe = RECIPES.get(name)()
+    return recipe.normalization if recipe.normalization is not None else base_normalization(recipe.base)
 
 
 def _check_base(recipe: Recipe) -> None:

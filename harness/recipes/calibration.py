@@ -19,6 +19,7 @@ class ScratchFocal(Scratch):
     summary: ClassVar[str] = "the scratch recipe with the focal loss (gamma 3)"
 
     objective: str = "focal"
+    normalization: str | None = "tst"  # trained as the TST paper trains the models it compares
 
 
 @register
@@ -28,6 +29,7 @@ class ScratchAdaptiveFocal(Scratch):
     summary: ClassVar[str] = "the scratch recipe with the adaptive focal loss (gamma 5 where p_t < 0.2, else 3)"
 
     objective: str = "adaptive_focal"
+    normalization: str | None = "tst"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class AdamBase(_TwoStageSettings):
     paper_model: ClassVar[str] = "wrn-28-10-dm"
 
     epochs: int = 600
+    normalization: str | None = "tst"
 
     def model_for(self, profile_model, upstream_models):
         # A profile that runs the papers' own model (the paper profile) runs this paper's; CPU profiles scale it.
@@ -84,6 +87,7 @@ class Tst(_OnBase, _TwoStageSettings):
     epochs: int = 40
     base: str = "scratch"
     latent: int = 128
+    normalization: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -140,6 +144,7 @@ class TemperatureScaling(_OnBase, Recipe):
     base: str = "scratch"
     holdout: float = 0.2
     cifar100_holdout: float = 0.05
+    normalization: str | None = None
 
     def skeleton(self, model_name, num_classes):
         return RECIPES.get(self.base)().skeleton(model_name, num_classes)

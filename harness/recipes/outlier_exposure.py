@@ -26,6 +26,7 @@ class OeScratch(_Trained):
     objective: str = "outlier_exposure"
     aux: str | None = None
     aux_batch_size: int = 256
+    normalization: str | None = "oe"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,19 +57,32 @@ class OeScratch(_Trained):
 @dataclass(frozen=True)
 class Oe(_OnBase, OeScratch):
     """Outlier Exposure fine-tuning (oe_tune.py): the trained `base` model of the same dataset (the reference's
-    baseline: `scratch`), its dropout kept, lr 0.001, 10 epochs, per-step cosine."""
+    baseline.py: `baseline`), its dropout kept, lr 0.001, 10 epochs, per-step cosine, the base's normalization."""
 
     name: ClassVar[str] = "oe"
     summary: ClassVar[str] = "fine-tune a trained model with Outlier Exposure (lr 0.001, 10 epochs)"
 
     lr: float = 0.001
     epochs: int = 10
-    base: str = "scratch"
+    base: str = "baseline"
+    normalization: str | None = None
 
 
 @register
 @dataclass(frozen=True)
-class ScratchCalib(Scratch):
+class Baseline(Scratch):
+    """The OE and energy papers' baseline (hendrycks/outlier-exposure baseline.py, the model wetliu/energy_ood
+    fine-tunes): the scratch recipe with their CIFAR input normalization; the base of `oe` and `energy_ft`."""
+
+    name: ClassVar[str] = "baseline"
+    summary: ClassVar[str] = "the scratch recipe with the OE / energy papers' normalization (their baseline.py)"
+
+    normalization: str | None = "oe"
+
+
+@register
+@dataclass(frozen=True)
+class ScratchCalib(Baseline):
     """The Outlier Exposure paper's calibration baseline (cifar10_calib_wrn_baseline): the scratch recipe trained
     without the last 10 % of the training set (of each class: harness.splits `tail`), which fits the temperature."""
 

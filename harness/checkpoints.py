@@ -73,6 +73,7 @@ class Run:
     holdout: splits.Holdout | None = None
     holdout_set: hdata.ImageSet | None = field(default=None, repr=False)
     holdout_seen_by_upstream: int | None = None  # holdout images the first upstream model trained on
+    test_copies_dropped: int = 0  # training images left out because the test split holds the same image
     aux_set: hdata.ImageSet | None = field(default=None, repr=False)  # the outlier pool (outlier recipes)
     aux_sha256: str | None = None
 
@@ -147,7 +148,7 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
         cache_key = (dataset, limit, run.holdout)
         if cache_key not in memo:
             memo[cache_key] = _training_data(dataset, spec, limit, run.holdout, data_root, memo)
-        train_set, run.holdout_set, run.data_sha256 = memo[cache_key]
+        train_set, run.holdout_set, run.data_sha256, run.test_copies_dropped = memo[cache_key]
         run.train_set = train_set if recipe.trains else None
         upstream_set = ups[0].train_set if ups and isinstance(ups[0], Run) else None
         if run.holdout_set is not None and upstream_set is not None:
@@ -163,21 +164,27 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
 
 
 def _training_data(dataset, spec, train_limit, holdout, data_root, memo):
-    """(training images, holdout images or None, sha256 of the training images and labels) of `dataset` under
-    the profile's cap, after checking that no image of either is one of the test split's."""
+    """(training images, holdout images or None, sha256 of the training images and labels, training images left
+    out as copies of test images) of `dataset` under the profile's cap, after checking that no image of either is
+    one of the test split's. A released train split can hold a few exact copies of test images (Tiny ImageNet: 6
+    of the 87,500 images without the CIFAR-10 classes): up to splits.MAX_TEST_COPIES of the subset they are left
+    out, and counted; more is refused."""
     full = hdata.load(dataset, "train", data_root=data_root, image_size=spec.image_size)
     subset = full.subset(train.balanced_indices(full.labels, train_limit, DATA_SUBSET_SEED))
+    if ("test", dataset) not in memo:
+        test = hdata.load(dataset, "test", data_root=data_root, image_size=spec.image_size)
+        memo[("test", dataset)] = splits.image_digests(test.images)
+    copies = splits.test_copies(subset, memo[("test", dataset)])
+    if copies.mean() <= splits.MAX_TEST_COPIES:  # more is a mixed-up split, not the data's own duplicates
+        subset = subset.subset(np.flatnonzero(~copies))
     held = None
     if holdout is not None:
         train_idx, held_idx = holdout.carve(subset.labels)
         subset, held = subset.subset(train_idx), subset.subset(held_idx)
-    if ("test", dataset) not in memo:
-        test = hdata.load(dataset, "test", data_root=data_root, image_size=spec.image_size)
-        memo[("test", dataset)] = splits.image_digests(test.images)
     splits.check_not_test(dataset, {"training split": subset, "holdout split": held}, memo[("test", dataset)])
     digest = hashlib.sha256(np.ascontiguousarray(subset.images).data)
     digest.update(np.ascontiguousarray(subset.labels).data)
-    return subset, held, digest.hexdigest()
+    return subset, held, digest.hexdigest(), int(copies.sum())
 
 
 def _user_model(nodes: list[Run | UserCheckpoint]) -> str | None:
@@ -286,7 +293,8 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
             "accuracy": acc, "n_test": n_test, "n_train": n_train, "trained": run.recipe.trains,
             "train_s": round(train_s, 3),
             "history": history, "upstreams": [_brief(i) for i in up_infos], "selected_epoch": selected_epoch,
-            "holdout": _holdout_info(run)}
+            "holdout": _holdout_info(run),
+            **({"test_copies_dropped": run.test_copies_dropped} if run.test_copies_dropped else {})}
     payload = {"format": _FORMAT, "key": run.key, "identity": run.identity(),
                "model": {"name": run.model, "num_classes": run.num_classes},
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},

@@ -58,8 +58,22 @@ class Holdout:
         return np.setdiff1d(np.arange(n), held), held
 
 
+# The largest fraction of a training subset that may be exact copies of test images: a dataset's own duplicates
+# (Tiny ImageNet's train and val splits share a few images), left out of training; a larger share is a bug.
+MAX_TEST_COPIES = 0.001
+
+
+def _digest(image: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
+
+
 def image_digests(images: np.ndarray) -> set[bytes]:
-    return {hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest() for image in images}
+    return {_digest(image) for image in images}
+
+
+def test_copies(images: ImageSet, test_digests: set[bytes]) -> np.ndarray:
+    """Boolean mask of the images of `images` that are exact copies of a test image."""
+    return np.array([_digest(image) in test_digests for image in images.images], dtype=bool)
 
 
 def check_not_test(dataset: str, sets: dict[str, ImageSet | None], test_digests: set[bytes]) -> None:

@@ -77,6 +77,28 @@ def test_a_run_that_would_train_or_select_on_the_test_split_cannot_be_built(reci
     assert "\n" not in message and "training split of digits-0-4" in message and "test split" in message
 
 
+@pytest.mark.parametrize("copies, dropped", [(1, 1), (5, None)])
+def test_a_datasets_own_copies_of_test_images_are_left_out_more_are_refused(copies, dropped, monkeypatch):
+    real_load = data.load
+
+    def with_copies(name, split, **kwargs):  # a train split that holds `copies` test images, as Tiny ImageNet does
+        images = real_load(name, split, **kwargs)
+        if split != "train":
+            return images
+        test = real_load(name, "test", **kwargs)
+        return data.ImageSet(np.concatenate([images.images, images.images, test.images[:copies]]),
+                             np.concatenate([images.labels, images.labels, test.labels[:copies]]), images.classes)
+    monkeypatch.setattr(checkpoints.hdata, "load", with_copies)
+    profile = tiny_profile(train_limit=None)
+    if dropped is None:
+        with pytest.raises(HarnessError, match="training split of digits-0-4 holds 5 of"):
+            checkpoints.plan("scratch", "digits-0-4", profile, 0)
+        return
+    run = checkpoints.plan("scratch", "digits-0-4", profile, 0)
+    assert run.test_copies_dropped == dropped
+    assert len(run.train_set) == 2 * len(real_load("digits-0-4", "train", image_size=32))
+
+
 def test_a_few_leaked_test_images_are_caught_too():
     test = data.load("digits-0-4", "test", image_size=16)
     train = data.load("digits-0-4", "train", image_size=16)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from harness import names, options
 from harness.data import cache, corruptions, registry, shifted
-from harness.data.importer import import_dataset
-from harness.data.readers import READERS
+from harness.data.importer import READERS, import_dataset
 from harness.errors import HarnessError
 
 

@@ -9,13 +9,15 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from harness import __version__, names
-from harness.data import cache, registry, transforms
+from harness.data import cache, imagenet_family, readers, registry, transforms
 from harness.data.imageset import ImageSet
 from harness.data.progress import Progress
-from harness.data.readers import READERS, Parsed, describe_suffixes, no_images_in
+from harness.data.readers import Parsed, describe_suffixes, no_images_in
 from harness.data.sources import Source, one_line
 from harness.errors import HarnessError
 
+# Every format `data import` reads: name -> (reader, the layout it expects).
+READERS = {**readers.READERS, **imagenet_family.READERS}
 # Formats whose images vary in size, and the reference transform that brings them to one size.
 FORMAT_TRANSFORMS = {"folder": registry.RESIZE_CENTER_CROP, "dtd": registry.RESIZE_CENTER_CROP,
                      "svhn-mat": registry.RESIZE}

@@ -13,6 +13,8 @@ STD = (0.5, 0.5, 0.5)
 # Import-time resizing of sources whose images differ in size (the reference OOD transforms).
 RESIZE_CENTER_CROP = "resize_center_crop"  # Resize(size) (short side) + CenterCrop(size)
 RESIZE = "resize"  # Resize(size) (short side) only: SVHN, already 32x32
+# ObjectNet: its images carry a border, which wise-ft's ObjectNet loader crops (2 pixels a side) before resizing
+CROP_BORDER_RESIZE_CENTER_CROP = "crop_border_resize_center_crop"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,21 @@ _DATASETS = [
     # The pre-training paper's upstream for Tiny ImageNet models: downsampled ImageNet 64x64 without the 200 Tiny
     # ImageNet classes (all of them are ImageNet classes), 800 classes; a user prepares it as an ImageFolder
     # (train = ImageNet train, test = ImageNet val) and imports it. Nothing here can download or build it.
+    # ImageNet-1k val and its natural-shift sets, user-supplied in their released layouts (harness.data.imagenet_family,
+    # docs/clip.md): stored at 224x224, the released CLIP models' input size. R, A and ObjectNet keep their own
+    # classes; evaluation projects an ImageNet-1k model's 1,000 logits onto them (harness.shift).
+    DatasetSpec("imagenet", 1000, 224, ("imagenet-val",), ("test",), "ImageNet-1k (ILSVRC 2012) val: 50,000 images",
+                transform=RESIZE_CENTER_CROP),
+    DatasetSpec("imagenetv2", 1000, 224, ("imagenetv2",), ("test",), "ImageNetV2 matched frequency: 10,000 images",
+                transform=RESIZE_CENTER_CROP),
+    DatasetSpec("imagenet-sketch", 1000, 224, ("imagenet-sketch",), ("test",), "ImageNet-Sketch: 50,889 sketches",
+                transform=RESIZE_CENTER_CROP),
+    DatasetSpec("imagenet-r", 200, 224, ("imagenet-r",), ("test",), "ImageNet-R: 30,000 renditions of 200 classes",
+                transform=RESIZE_CENTER_CROP),
+    DatasetSpec("imagenet-a", 200, 224, ("imagenet-a",), ("test",), "ImageNet-A: 7,500 adversarially filtered "
+                "images of 200 classes", transform=RESIZE_CENTER_CROP),
+    DatasetSpec("objectnet", 113, 224, ("objectnet",), ("test",), "ObjectNet 1.0: the images of its 113 classes "
+                "that overlap ImageNet-1k", transform=CROP_BORDER_RESIZE_CENTER_CROP),
     DatasetSpec("imagenet64-notinyimagenet", 800, 64, ("imagefolder",), ("train", "test"),
                 "downsampled ImageNet 64x64 without the 200 Tiny ImageNet classes (user-prepared ImageFolder)"),
 ]

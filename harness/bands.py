@@ -38,9 +38,10 @@ _OOD_METRICS += tuple(key.replace("calib/", "calib@T/") for key in _OOD_METRICS 
 PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar2022")
 
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
-# Under distribution shift (docs/metrics.md, Conventions): per corruption and severity, per severity, over all.
+# Under distribution shift (docs/metrics.md, Conventions): per corruption and severity, per severity, over all;
+# per natural-shift set and over those (`natural`); both as shift/<name>/<m>.
 _SHIFT_METRICS = r"(?:accuracy|ece|rms|nll)"
-_SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|severity[1-9][0-9]*|mean)/{_SHIFT_METRICS}|distortion/(?:id|shift)")
+_SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|{_NAME})/{_SHIFT_METRICS}|distortion/(?:id|shift)")
 _METRIC_KEY = re.compile(
     rf"(?:{'|'.join(map(re.escape, _ID_METRICS))}|ood/{_NAME}/(?:{'|'.join(map(re.escape, _OOD_METRICS))})"
     rf"|{_SHIFT_KEY})\Z"

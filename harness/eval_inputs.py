@@ -23,6 +23,7 @@ class ShiftInputs:
     plan: shift.ShiftPlan | None
     cells: dict[shift.Cell, ImageSet]  # uint8: the full CIFAR-10-C normalized would take 9 GB
     missing: str | None = None
+    natural: dict[str, shift.NaturalSet] = field(default_factory=dict)
 
 
 @dataclass
@@ -36,14 +37,17 @@ class EvalInputs:
 
 
 def build_inputs(profile: Profile, dataset: str, data_root, repetitions: int) -> EvalInputs:
-    """The normalized test and fit sets of `dataset` (the subsets the checkpoints were trained and tested on) and
-    its OOD sets; an OOD set that is not in the cache is named in `missing`, with the reason."""
+    """The normalized test and fit sets of `dataset` (the subsets the checkpoints were trained and tested on; no fit
+    set for a dataset without a train split) and its OOD sets; an OOD set that is not in the cache is named in `missing`, with the reason."""
     subset_seed = checkpoints.DATA_SUBSET_SEED  # the same subsets the checkpoints were trained and tested on
     size = hdata.spec(dataset, data_root).image_size
     test = hdata.load(dataset, "test", data_root=data_root, image_size=size)
     test = test.subset(train.balanced_indices(test.labels, profile.test_limit, subset_seed))
-    fit = hdata.load(dataset, "train", data_root=data_root, image_size=size)
-    fit = fit.subset(train.balanced_indices(fit.labels, profile.train_limit, subset_seed))
+    if "train" in hdata.spec(dataset, data_root).splits:
+        fit = hdata.load(dataset, "train", data_root=data_root, image_size=size)
+        fit = fit.subset(train.balanced_indices(fit.labels, profile.train_limit, subset_seed))
+    else:  # an evaluation-only set (ImageNet-1k val): nothing to fit a score on
+        fit = test.subset(np.arange(0))
     n_pool = repetitions * (len(test) // 5)
     ood, missing = {}, {}
     for name in profile.plan(dataset).ood:
@@ -65,20 +69,22 @@ def build_inputs(profile: Profile, dataset: str, data_root, repetitions: int) ->
 
 
 def build_shift_inputs(profile: Profile, dataset: str, data_root) -> ShiftInputs:
-    """The profile's shifted cells of `dataset` (docs/shift.md); `missing` says why there are none (no shift set in
-    the profile, or not in the cache: with the command)."""
-    cells, missing = {}, None
+    """The profile's shifted cells and natural-shift sets of `dataset` (docs/shift.md); `missing` says why some or
+    all are not there (no shift set in the profile, or not in the cache: with the command)."""
     plan = profile.plan(dataset).shift
     if plan is not None and profile.test_limit:  # a shifted cell holds test images: their cap applies
         plan = replace(plan, images=min(plan.images or profile.test_limit, profile.test_limit))
+    cells, natural, problems = {}, {}, []
     if plan is None:
-        missing = f"profile {profile.name!r} names no shifted set for {dataset}"
+        problems.append(f"profile {profile.name!r} names no shifted set for {dataset}")
     else:
-        try:
-            cells = shift.load_cells(plan, dataset, checkpoints.DATA_SUBSET_SEED, data_root)
-        except HarnessError as exc:
-            missing = str(exc)
-    return ShiftInputs(plan, cells, missing)
+        for load, put in ((shift.load_cells, cells), (shift.load_natural, natural)):
+            try:
+                put.update(load(plan, dataset, checkpoints.DATA_SUBSET_SEED, data_root))
+            except HarnessError as exc:
+                problems.append(str(exc))
+    missing = "; ".join(problems) or None
+    return ShiftInputs(plan, cells, missing, natural)
 
 
 class Outputs:

@@ -209,6 +209,10 @@ def _parse(name: str, raw: dict, lines: _Lines, known: Callable[[str], bool], so
         shift_plan = None
         if "shift" in entry:
             shift_plan = parse_plan(entry["shift"], lambda message: fail(message, "shift", i))
+            for n in shift_plan.natural:
+                if not known(n):
+                    fail(f"shift: sets: unknown dataset {n!r} (neither registered nor imported: python -m harness "
+                         f"data import {n} PATH)", "shift", i)
         plans.append(DatasetPlan(entry["id"], entry["upstream"], tuple(ood), entry.get("aux"), shift_plan))
     if len({p.id for p in plans}) != len(plans):
         fail("two datasets tables have the same id")

@@ -208,6 +208,9 @@ class Session:
         outs = {"test": self._outputs.get(key, model, "test", inputs.test_x)}
         outs.update({f"ood/{n}": self._outputs.get(key, model, f"ood/{n}", x) for n, x in ood.items()})
         score = scores.get(case.score, **dict(case.score_params))
+        if score.needs_fit and not len(inputs.fit_y):
+            raise HarnessError(f"score {case.score} is fitted on the training split, which {case.dataset} does not "
+                               f"have (an evaluation-only set)")
         if score.needs_fit:
             score.fit(self._outputs.get(key, model, "fit", inputs.fit_x)[1], inputs.fit_y)
         id_scores = ood_scores = None
@@ -285,6 +288,10 @@ class Session:
         inputs_of = {cell: partial(hdata.normalize, s.images) for cell, s in shifted.cells.items()}
         outs = {cell: self._outputs.get(key, model, names[cell], inputs_of[cell]) for cell in shifted.cells}
         out["metrics"] = shift.metrics({cell: (outs[cell][0], shifted.cells[cell].labels) for cell in outs})
+        natural = {n: (shift.project(self._outputs.get(key, model, f"shift/{n}",
+                                                        partial(hdata.normalize, s.images.images))[0], s.projection),
+                       s.images.labels) for n, s in shifted.natural.items()}
+        out["metrics"].update(shift.natural_metrics(natural))
         test_features = self._outputs.get(key, model, "test", inputs.test_x)[1]
         if recipe is None or recipe.upstream is None or case.entry or test_features is None:
             return out  # trained from scratch, a loaded model, or an entry's upstream: no upstream of ours to compare

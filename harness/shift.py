@@ -3,9 +3,12 @@
 A profile's dataset plan names its shifted set (`shift = {...}` in harness/profiles.toml): a corrupted dataset in
 the cache in the CIFAR-10-C layout (`set = "cifar10-c"`), or the in-distribution test split corrupted here, seeded,
 in memory (`generate = true`: what lets the smoke profile run on a fresh machine); which corruptions, which
-severities, and how many images per cell (class-balanced, seeded; default all). Record keys (docs/metrics.md,
+severities, and how many images per cell (class-balanced, seeded; default all); and natural-shift sets
+(`sets = ["imagenetv2", ...]`, docs/clip.md), each evaluated whole (capped like a cell), an ImageNet-1k model's
+logits projected onto a set's own classes where the set has a projection. Record keys (docs/metrics.md,
 Conventions):
-`shift/<corruption>/<severity>/<m>`, `shift/severity<k>/<m>`, `shift/mean/<m>`, `distortion/{id,shift}`.
+`shift/<corruption>/<severity>/<m>`, `shift/severity<k>/<m>`, `shift/mean/<m>`, `shift/<set>/<m>`,
+`shift/natural/<m>` (the mean over the natural-shift sets), `distortion/{id,shift}`.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from harness.scores import log_softmax
 
 METRICS = {"accuracy": "accuracy", "ece": "calib/ece", "rms": "calib/rms", "nll": "calib/nll"}  # key -> ID key
 GENERATE_SEED = 0  # the corruption seed of a generated set (the same as `data corrupt`'s default)
-_FIELDS = {"set", "generate", "corruptions", "severities", "images"}
+_FIELDS = {"set", "generate", "corruptions", "severities", "images", "sets"}
+NATURAL = "natural"  # shift/natural/<m>: the mean over a plan's natural-shift sets
 
 Cell = tuple[str, int]  # (corruption, severity)
 
@@ -34,15 +38,17 @@ class ShiftPlan:
     corruptions: tuple[str, ...]
     severities: tuple[int, ...]
     images: int | None = None  # per cell; None: all
+    natural: tuple[str, ...] = ()  # natural-shift test sets (datasets), each evaluated whole
 
     @property
     def cells(self) -> list[Cell]:
         return [(c, s) for c in self.corruptions for s in self.severities]
 
     def to_json(self) -> dict:
-        return {"set": self.set, "generated": self.set is None, "corruptions": list(self.corruptions),
+        generated = self.set is None and bool(self.corruptions)
+        return {"set": self.set, "generated": generated, "corruptions": list(self.corruptions),
                 "severities": list(self.severities), "images_per_cell": self.images,
-                "seed": GENERATE_SEED if self.set is None else None}
+                "seed": GENERATE_SEED if generated else None, "natural": list(self.natural)}
 
 
 def parse_plan(raw: object, fail: Callable[[str], None]) -> ShiftPlan:
@@ -52,8 +58,18 @@ def parse_plan(raw: object, fail: Callable[[str], None]) -> ShiftPlan:
     unknown = sorted(raw.keys() - _FIELDS)
     if unknown:
         fail(f"shift: unknown field {unknown[0]!r} (fields: {', '.join(sorted(_FIELDS))})")
-    if ("set" in raw) == (raw.get("generate") is True):
-        fail("shift: name a corrupted dataset (set = \"cifar10-c\") or generate = true, exactly one of them")
+    natural = raw.get("sets", [])
+    if (not isinstance(natural, list) or any(not isinstance(n, str) or not n for n in natural)
+            or len(set(natural)) != len(natural)):
+        fail(f"shift: sets must be a list of distinct natural-shift dataset names, got {natural!r}")
+    corrupted = "set" in raw or raw.get("generate") is True
+    if "set" in raw and raw.get("generate") is True or not corrupted and not natural:
+        fail("shift: name a corrupted dataset (set = \"cifar10-c\") or generate = true, not both, and/or "
+             "natural-shift sets (sets = [\"imagenetv2\"])")
+    if not corrupted:
+        extra = sorted(raw.keys() & {"corruptions", "severities", "generate"})
+        if extra:
+            fail(f"shift: {extra[0]} applies to corrupted sets; add set = NAME or generate = true")
     if "set" in raw and (not isinstance(raw["set"], str) or not raw["set"]):
         fail(f"shift: set must be a dataset name, got {raw['set']!r}")
     names = raw.get("corruptions", list(corruptions.NAMES))
@@ -71,7 +87,9 @@ def parse_plan(raw: object, fail: Callable[[str], None]) -> ShiftPlan:
     images = raw.get("images")
     if images is not None and (not isinstance(images, int) or isinstance(images, bool) or images < 1):
         fail(f"shift: images must be an integer >= 1, got {images!r}")
-    return ShiftPlan(raw.get("set"), tuple(names), tuple(sorted(severities)), images)
+    if not corrupted:
+        return ShiftPlan(None, (), (), images, tuple(natural))
+    return ShiftPlan(raw.get("set"), tuple(names), tuple(sorted(severities)), images, tuple(natural))
 
 
 def load_cells(plan: ShiftPlan, dataset: str, subset_seed: int, data_root=None) -> dict[Cell, ImageSet]:
@@ -80,6 +98,8 @@ def load_cells(plan: ShiftPlan, dataset: str, subset_seed: int, data_root=None) 
     that fixes it) when the corrupted dataset is not in the cache or lacks a cell."""
     from harness.train import balanced_indices
 
+    if not plan.cells:
+        return {}
     if plan.set is None:
         test = hdata.load(dataset, "test", data_root, image_size=hdata.spec(dataset, data_root).image_size)
         rows = balanced_indices(test.labels, plan.images, subset_seed)
@@ -95,6 +115,59 @@ def load_cells(plan: ShiftPlan, dataset: str, subset_seed: int, data_root=None) 
                                f"images of {spec.num_classes} classes")
         rows = balanced_indices(cell.labels, plan.images, subset_seed)
         out[(c, s)] = ImageSet(np.asarray(cell.images[rows]), np.asarray(cell.labels[rows]), cell.classes)
+    return out
+
+
+@dataclass(frozen=True)
+class NaturalSet:
+    """A natural-shift test set as evaluated: its images and labels, and per class of the set the in-distribution
+    classes whose largest logit is its logit (None: the set has the in-distribution classes)."""
+
+    images: ImageSet
+    projection: tuple[tuple[int, ...], ...] | None
+
+
+def load_natural(plan: ShiftPlan, dataset: str, subset_seed: int, data_root=None) -> dict[str, NaturalSet]:
+    """The natural-shift sets of `plan` for in-distribution `dataset` (a class-balanced sample of `plan.images`,
+    seeded), at its image size; HarnessError when one is not imported or its classes are not `dataset`'s."""
+    from harness.data import cache
+    from harness.train import balanced_indices
+
+    spec, out = hdata.spec(dataset, data_root), {}
+    for name in plan.natural:
+        images = hdata.load(name, "test", data_root, image_size=spec.image_size)
+        meta = cache.read_metadata(cache.data_root(data_root), name) or {}
+        projection = meta.get("projection")
+        if projection is not None and projection["onto"] != dataset:
+            raise HarnessError(f"natural-shift set {name} is labelled in classes of {projection['onto']}, not of "
+                               f"{dataset}; evaluate it on a {projection['onto']} row")
+        if projection is None and len(images.classes) != spec.num_classes:
+            raise HarnessError(f"natural-shift set {name} has {len(images.classes)} classes, {dataset} has "
+                               f"{spec.num_classes}")
+        rows = balanced_indices(images.labels, plan.images, subset_seed)
+        out[name] = NaturalSet(ImageSet(np.asarray(images.images[rows]), np.asarray(images.labels[rows]),
+                                        images.classes),
+                               None if projection is None else tuple(map(tuple, projection["classes"])))
+    return out
+
+
+def project(logits: np.ndarray, projection: tuple[tuple[int, ...], ...] | None) -> np.ndarray:
+    """Logits over a set's own classes: per class, the largest of its in-distribution classes' logits (one class
+    each for ImageNet-R and -A: their 200 logits; ObjectNet's max over its ImageNet classes)."""
+    if projection is None:
+        return logits
+    return np.stack([logits[:, list(ids)].max(axis=1) for ids in projection], axis=1)
+
+
+def natural_metrics(outputs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict]:
+    """Record stats from {set: (projected logits, labels)}: `shift/<set>/<m>` and `shift/natural/<m>` (the mean
+    over the sets, std across them)."""
+    sets = {name: cell_metrics(*out) for name, out in outputs.items()}
+    out = {f"shift/{name}/{m}": _stat([v]) for name, values in sets.items() for m, v in values.items()}
+    for m in METRICS:
+        values = [v[m] for v in sets.values() if m in v]
+        if values:
+            out[f"shift/{NATURAL}/{m}"] = _stat(values)
     return out
 
 

@@ -20,7 +20,10 @@ from clip_factory import tiny_entry  # noqa: E402  (needs open_clip)
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("clip")
     smoke = profiles.get("smoke")
-    profile = dataclasses.replace(smoke, train_limit=100, test_limit=50, epochs={**smoke.epochs, "clip_finetune": 2})
+    plan = smoke.plan("digits-0-4")  # digits 5-9 stand in for a natural-shift set of the same 5 classes
+    plan = dataclasses.replace(plan, shift=dataclasses.replace(plan.shift, natural=("digits-5-9",)))
+    profile = dataclasses.replace(smoke, train_limit=100, test_limit=50, epochs={**smoke.epochs, "clip_finetune": 2},
+                                  datasets=(plan,))
     session = Session(RunContext(profile, "cpu", tmp / "results", data_root=tmp / "data", cache_dir=tmp / "cache"))
     session.entries["tiny-clip"] = model_entries.load(tiny_entry(tmp / "models"))
     cases = [Case("clip", "digits-0-4", "clip_zero_shot", entry="tiny-clip"),
@@ -69,6 +72,20 @@ def test_the_leaderboard_shows_the_clip_cases(run):
     for case_id in ("digits-0-4-clip_zero_shot-on-tiny-clip-msp", "digits-0-4-clip_finetune-on-tiny-clip-msp",
                     "digits-0-4-clip_wise_ft-alpha0.5-on-tiny-clip-msp"):
         assert re.search(r'<a href="cases/[^"]+">' + re.escape(case_id) + "</a>", index), case_id
+
+
+def test_natural_shift_keys_and_the_effective_robustness_table(run):
+    tmp, records = run
+    for record in records.values():
+        metrics = record["report"]["metrics"]
+        assert metrics["shift/digits-5-9/accuracy"]["mean"] == metrics["shift/natural/accuracy"]["mean"]
+        assert {"shift/digits-5-9/ece", "shift/digits-5-9/nll"} <= set(metrics)
+        assert record["shift"]["plan"]["natural"] == ["digits-5-9"]
+    leaderboard.build_site(tmp / "results", tmp / "site2")
+    html = (tmp / "site2" / "shift.html").read_text()
+    table = html.split('<table class="board robustness">')[1].split("</table>")[0]
+    assert "digits-5-9" in table and table.count("<tr>") == 1 + len(records)
+    assert "alpha curve" in html  # clip_wise_ft draws the curve against the natural-shift mean
 
 
 def test_evaluate_command_writes_a_record_of_a_clip_entry(tmp_path, monkeypatch, capsys):

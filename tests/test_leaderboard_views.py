@@ -345,7 +345,8 @@ def test_every_page_is_byte_identical_and_escaped(tmp_path, band_dir):
 @pytest.mark.parametrize("key, ok", [
     ("shift/fog/3/accuracy", True), ("shift/severity2/ece", True), ("shift/mean/nll", True), ("distortion/id", True),
     ("ood/cifar100/fpr95_first@ood", True), ("ood/mean/aupr_trapz@id", True), ("shift/fog/0/ece", False),
-    ("shift/fog/accuracy", False), ("distortion/x", False), ("ood/mean/fpr95_last@ood", False),
+    ("shift/imagenet-r/accuracy", True), ("shift/natural/nll", True), ("shift/fog/3/1/accuracy", False),
+    ("shift/imagenet-r/auroc", False), ("distortion/x", False), ("ood/mean/fpr95_last@ood", False),
 ])
 def test_band_files_may_name_the_new_keys(key, ok):
     assert bands.is_metric_key(key) is ok

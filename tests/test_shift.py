@@ -20,8 +20,8 @@ def _fail(message):
 
 
 @pytest.mark.parametrize("raw, expected", [
-    ({"set": "cifar10-c", "generate": True}, "exactly one"),
-    ({"corruptions": ["fog"]}, "exactly one"),
+    ({"set": "cifar10-c", "generate": True}, "not both"),
+    ({"corruptions": ["fog"]}, "not both, and/or natural-shift sets"),
     ({"set": "cifar10-c", "corruptions": ["fogg"]}, "unknown corruption 'fogg'"),
     ({"set": "cifar10-c", "severities": [0, 1]}, "severity 0 is outside 1..5"),
     ({"set": "cifar10-c", "severities": [6]}, "severity 6 is outside 1..5"),

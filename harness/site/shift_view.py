@@ -4,16 +4,22 @@ distortion. Built from the shift keys of the records (docs/metrics.md, Conventio
     shift/<corruption>/<severity>/<m>   one corruption at one severity (1..5)
     shift/severity<k>/<m>               the mean over corruptions at severity k
     shift/mean/<m>                      the mean over every corruption and severity
+    shift/<set>/<m>                     one natural-shift set (imagenetv2, imagenet-r, ...)
+    shift/natural/<m>                   the mean over the natural-shift sets
     distortion/id, distortion/shift     feature distortion on in-distribution and shifted inputs
 
 with <m> one of accuracy, ece, rms (percent) and nll (nats). Only records with such keys appear; the view is not
-rendered at all when none has them.
+rendered at all when none has them. Each natural-shift set also gets every case's effective robustness
+(harness.robustness: the line fitted over the cases of one profile and dataset).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.site.cells import Cell, Column, cell, digits, decimals, number
+from harness import robustness
+from harness.errors import HarnessError
+from harness.shift import NATURAL
+from harness.site.cells import DASH, Cell, Column, cell, digits, decimals, number
 from harness.site.charts import Chart, Point, tradeoff_chart
 from harness.site.records import Case, grouped, profile_kind
 
@@ -28,8 +34,11 @@ SUMMARY = (
     Column("distortion/shift", "Distortion, shift", "Feature distortion on shifted inputs"),
 )
 HEAT_LEVELS = 6  # CSS classes heat-0 (best in the table) .. heat-5 (worst)
-# The recipes drawn as single points beside the WiSE-FT curve, with their legend names.
-TRANSFER_POINTS = (("linear_probe", "LP"), ("finetune", "FT"), ("lp_ft", "LP-FT"))
+# The WiSE-FT recipes (an alpha curve each), and the recipes drawn as single points beside it with their legend
+# names.
+WISE_FT = ("wise_ft", "clip_wise_ft")
+TRANSFER_POINTS = (("linear_probe", "LP"), ("finetune", "FT"), ("lp_ft", "LP-FT"), ("clip_zero_shot", "zero-shot"),
+                   ("clip_linear_probe", "LP"), ("clip_finetune", "FT"), ("clip_lp_ft", "LP-FT"))
 
 
 def has_shift(case: Case) -> bool:
@@ -59,6 +68,15 @@ class ShiftModel:
 
 
 @dataclass(frozen=True)
+class Robustness:
+    """Per natural-shift set and case: shifted accuracy and effective robustness (pp), and the mean ER."""
+
+    sets: tuple[str, ...]
+    rows: tuple[tuple[str, str, tuple[str, ...]], ...]  # (variant, case href, per set "acc / ER", mean ER)
+    unfitted: tuple[str, ...]  # sets whose line could not be fitted, with why
+
+
+@dataclass(frozen=True)
 class ShiftGroup:
     profile: str
     kind: str
@@ -66,6 +84,7 @@ class ShiftGroup:
     models: tuple[ShiftModel, ...]
     summary: tuple[tuple[str, str, tuple[Cell, ...]], ...]  # (variant, case href, cells)
     curve: Chart | None
+    robustness: Robustness | None
 
 
 def _grid(metrics: dict) -> tuple[list[str], list[str]]:
@@ -106,25 +125,69 @@ def _heat_map(case: Case, metric: str, label: str, lower_is_better: bool) -> Hea
     return HeatMap(label, tuple(severities), tuple(rows), heat(mean_key, "mean over every corruption and severity"))
 
 
+def _natural_sets(cases: list[Case]) -> list[str]:
+    """The natural-shift sets of the cases' keys: shift/<set>/accuracy that is no corruption summary."""
+    found = {k.split("/")[1] for c in cases for k in c.metrics
+             if k.count("/") == 2 and k.startswith("shift/") and k.endswith("/accuracy")}
+    return sorted(found - {"mean", NATURAL} - {s for s in found if s.startswith("severity") and s[8:].isdigit()})
+
+
+def _mean_of(case: Case, key: str) -> float | None:
+    return number(case.metrics.get(key, {}).get("mean"))
+
+
+def _robustness(members: list[Case]) -> Robustness | None:
+    """Effective robustness of every case on every natural-shift set, the line fitted over the cases measured on it
+    (Taori et al. 2020); a set with fewer than 2 distinct ID accuracies has no line (said so)."""
+    sets = _natural_sets(members)
+    if not sets:
+        return None
+    er: dict[tuple[str, str], float] = {}
+    unfitted = []
+    for name in sets:
+        measured = [(c, _mean_of(c, "accuracy"), _mean_of(c, f"shift/{name}/accuracy")) for c in members]
+        measured = [(c, x, y) for c, x, y in measured if x is not None and y is not None]
+        try:
+            line = robustness.fit([x for _, x, _ in measured], [y for _, _, y in measured])
+        except HarnessError as exc:
+            unfitted.append(f"{name}: {exc}")
+            continue
+        er.update({(c.variant, name): robustness.effective_robustness(x, y, line) for c, x, y in measured})
+    rows = []
+    for c in members:
+        texts = []
+        for name in sets:
+            acc, value = _mean_of(c, f"shift/{name}/accuracy"), er.get((c.variant, name))
+            texts.append(DASH if acc is None else digits(acc, 2) + ("" if value is None else f" / {value:+.2f}"))
+        values = [er[(c.variant, s)] for s in sets if (c.variant, s) in er]
+        texts.append(f"{sum(values) / len(values):+.2f}" if values else DASH)
+        rows.append((c.variant, c.href, tuple(texts)))
+    return Robustness(tuple(sets), tuple(rows), tuple(unfitted))
+
+
 def _alpha(case: Case) -> float | None:
     return number(case.settings.get("alpha"))
 
 
 def _curve(members: list[Case]) -> Chart | None:
     """ID accuracy against shifted accuracy: WiSE-FT joined in alpha order, LP, FT, LP-FT as single points."""
+    corrupted = any("shift/mean/accuracy" in c.metrics for c in members)
+    shifted = "shift/mean/accuracy" if corrupted else f"shift/{NATURAL}/accuracy"
+
     def point(case: Case, group: str, label: str) -> Point | None:
-        x, y = (number(case.metrics.get(k, {}).get("mean")) for k in ("accuracy", "shift/mean/accuracy"))
+        x, y = (_mean_of(case, k) for k in ("accuracy", shifted))
         return None if x is None or y is None else Point(group, label, x, y)
 
-    wise = sorted((c for c in members if c.recipe == "wise_ft" and _alpha(c) is not None), key=_alpha)
+    wise = sorted((c for c in members if c.recipe in WISE_FT and _alpha(c) is not None), key=_alpha)
     points = [point(c, "WiSE-FT", f"\u03b1 {_alpha(c):g}") for c in wise]
     for recipe, name in TRANSFER_POINTS:
         points += [point(c, name, name) for c in members if c.recipe == recipe]
     points = [p for p in points if p is not None]
     if not any(p.group == "WiSE-FT" for p in points):
         return None
-    return tradeoff_chart("WiSE-FT: ID accuracy vs accuracy under corruption", "ID accuracy (%)",
-                          "Shift accuracy (%)", points)
+    under = "under corruption" if corrupted else "under natural shift (mean over the sets)"
+    return tradeoff_chart(f"WiSE-FT: ID accuracy vs accuracy {under}", "ID accuracy (%)", "Shift accuracy (%)",
+                          points)
 
 
 def shift_groups(cases: list[Case]) -> list[ShiftGroup]:
@@ -140,5 +203,6 @@ def shift_groups(cases: list[Case]) -> list[ShiftGroup]:
         models = tuple(ShiftModel(c.variant, c, tuple(_heat_map(c, m, label, low) for m, label, low in HEAT_METRICS))
                        for c in members if _grid(c.metrics)[1])
         summary = tuple((c.variant, c.href, tuple(cell(c.metrics, col.key, []) for col in SUMMARY)) for c in members)
-        out.append(ShiftGroup(profile, profile_kind(profile), dataset, models, summary, _curve(members)))
+        out.append(ShiftGroup(profile, profile_kind(profile), dataset, models, summary, _curve(members),
+                              _robustness(members)))
     return out

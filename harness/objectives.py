@@ -20,6 +20,10 @@ auxiliary outliers: the rows past len(targets) are outliers. They need the train
                     from the softmax to the uniform distribution up to the constant log K (Hendrycks et al. 2019)
 - energy_margin:    cross-entropy + 0.1 * (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -logsumexp
                     (Liu et al. 2020); the margins m_in, m_out are settings of the objective
+
+Self-supervised (harness.ssl): the learner makes its two views and computes its method's loss in the forward pass.
+- self_supervised:  the loss the model reported as `ssl_loss`; the targets are not read (labels = False: the loop
+                    reports no training accuracy)
 """
 from __future__ import annotations
 
@@ -48,13 +52,15 @@ class Objective:
     outliers: bool = False            # the logits end with rows of auxiliary outliers (no targets)
     settings: tuple[str, ...] = ()    # what `get` must be given (e.g. the energy margins)
     values: Mapping = field(default_factory=dict)
+    labels: bool = True               # the loss reads the targets (False: self-supervised)
+    reported_by: str = "a variational head, recipe 'vtst'"  # the model that reports the `needs` terms
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, terms: Mapping | None = None) -> torch.Tensor:
         terms = terms or {}
         missing = [t for t in self.needs if t not in terms]
         if missing:
             raise HarnessError(f"objective {self.name!r} needs the model to report {', '.join(missing)} in its "
-                               f"forward pass (a variational head, recipe 'vtst'); this model reports "
+                               f"forward pass ({self.reported_by}); this model reports "
                                f"{', '.join(sorted(terms)) or 'nothing'}")
         return self.loss(logits, targets, terms, **self.values)
 
@@ -136,6 +142,13 @@ def _energy_margin(logits, targets, terms, m_in: float, m_out: float):
     e = energy(logits)
     hinge = F.relu(e[:n] - m_in).pow(2).mean() + F.relu(m_out - e[n:]).pow(2).mean()
     return F.cross_entropy(logits[:n], targets) + ENERGY_WEIGHT * hinge
+
+
+@objective("self_supervised", "the self-supervised loss the model reported (BYOL, Barlow Twins, DINO, SimCLR)",
+           needs=("ssl_loss",), labels=False,
+           reported_by="a self-supervised learner, recipes 'byol', 'barlow_twins', 'dino', 'simclr'")
+def _self_supervised(logits, targets, terms):
+    return terms["ssl_loss"]
 
 
 def get(name: str, **values) -> Objective:

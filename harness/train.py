@@ -146,6 +146,9 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         model.to(memory_format=torch.channels_last)
     loader = _make_loader(train_set, hyper, seed, options)
     steps_per_epoch = len(loader)
+    for module in model.modules():  # a module whose training follows a schedule of its own (a momentum encoder)
+        if hasattr(module, "plan_steps"):
+            module.plan_steps(hyper.epochs * steps_per_epoch, steps_per_epoch)
     outliers = None if aux is None else _make_outlier_loader(aux, hyper, seed, options, steps_per_epoch)
     optimizer, scheduler = build_optimizer(params, hyper, steps_per_epoch)
     fingerprint = _fingerprint(model, train_set, hyper, seed, options, len(params), aux)
@@ -224,18 +227,24 @@ def _run_epoch(forward, model, modes, objective, loaders, optimizer, scheduler, 
         optimizer.step()
         scheduler.step()
         loss_sum += loss.detach().double() * y.shape[0]
-        correct += (logits.detach()[:len(y)].argmax(1) == y).sum()
+        if objective.labels:  # a self-supervised model's outputs are no class scores
+            correct += (logits.detach()[:len(y)].argmax(1) == y).sum()
         seen += y.shape[0]
-        progress.batch(epoch, step, lambda: (loss_sum.item() / seen, correct.item() / seen, seen))
+        progress.batch(epoch, step, lambda: (loss_sum.item() / seen, _accuracy(objective, correct, seen), seen))
     if outlier_batches is not None and next(outlier_batches, None) is not None:
         raise HarnessError("internal: the outlier stream is longer than the epoch")  # exhausting it ends its epoch
     seconds = time.perf_counter() - started
-    stats = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "accuracy": correct.item() / seen,
+    stats = {"epoch": epoch + 1, "loss": loss_sum.item() / seen, "accuracy": _accuracy(objective, correct, seen),
              "images_per_s": seen / seconds if seconds > 0 else float("inf"), "seconds": seconds}
     if not math.isfinite(stats["loss"]):
         raise HarnessError(f"training diverged: loss is {stats['loss']} in epoch {epoch + 1}")
     progress.epoch_done(stats)
     return stats
+
+
+def _accuracy(objective: objectives.Objective, correct: torch.Tensor, seen: int) -> float | None:
+    """Training accuracy so far; None for an objective without labels."""
+    return correct.item() / seen if objective.labels else None
 
 
 def _loss_terms(model: nn.Module) -> dict:
@@ -452,7 +461,7 @@ class _Progress:
         loss, acc, seen = read()
         rate = seen / max(1e-9, self.last - self.epoch_start)
         sys.stderr.write(f"\repoch {epoch + 1}/{self.epochs} [{step + 1}/{self.steps}] loss {loss:.4f} "
-                         f"acc {100 * acc:.1f}% {rate:.0f} img/s ")
+                         f"{_percent(acc)}{rate:.0f} img/s ")
         sys.stderr.flush()
 
     def epoch_done(self, s: dict) -> None:
@@ -460,5 +469,9 @@ class _Progress:
             return
         prefix = "\r" if self.live else ""
         sys.stderr.write(f"{prefix}epoch {s['epoch']}/{self.epochs} loss {s['loss']:.4f} "
-                         f"acc {100 * s['accuracy']:.1f}% {s['images_per_s']:.0f} img/s {s['seconds']:.1f} s\n")
+                         f"{_percent(s['accuracy'])}{s['images_per_s']:.0f} img/s {s['seconds']:.1f} s\n")
         sys.stderr.flush()
+
+
+def _percent(accuracy: float | None) -> str:
+    return "" if accuracy is None else f"acc {100 * accuracy:.1f}% "

@@ -13,7 +13,7 @@ import dataclasses
 
 from harness.errors import HarnessError
 # The modules that register the recipes (@register); names() lists the recipes in this order.
-from harness.recipes import transfer, calibration, outlier_exposure, clip  # noqa: F401  isort: skip
+from harness.recipes import transfer, calibration, outlier_exposure, clip, ssl  # noqa: F401  isort: skip
 from harness.recipes.base import (REFERENCE_MODEL, RECIPES, Recipe, Upstream, _Trained,  # noqa: F401
                                   base_normalization, identity_settings)
 from harness.recipes.transfer import Scratch, interpolate  # noqa: F401

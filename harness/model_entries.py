@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from harness import bands, checkpoints, clip, models, names, normalizations, splits, tomlfile
+from harness import bands, checkpoints, clip, models, names, normalizations, profiles, splits, tomlfile
 from harness import data as hdata
 from harness.errors import HarnessError
 from harness.state_mapping import StateMapping
@@ -42,7 +42,8 @@ _TABLES = {
     # a CLIP entry (architecture open_clip:ARCH): harness.clip.entries, docs/clip.md
     "clip": {"pretrained": str, "model_config": str, "templates": str, "classnames": list},
 }
-_BAND = {"metric": str, "score": str, "value": float, "tolerance": float, "source": str}
+_BAND = {"metric": str, "score": str, "value": float, "tolerance": float, "source": str, "profile": str}
+_BAND_OPTIONAL = {"profile": "paper"}  # the profile whose runs a band gates (its data and sizes are the paper's)
 _REQUIRED = ("architecture", "num_classes")
 
 
@@ -55,6 +56,7 @@ class EntryBand:
     value: float
     tolerance: float
     source: str
+    profile: str = "paper"
 
     def verdict(self, metrics: dict, comparable: str | None) -> dict:
         """The record's band verdict (the shape harness.bands.Verdict.to_json writes); `comparable` says why the
@@ -211,15 +213,16 @@ class Entry:
             parts.append(f"not checked: {', '.join(unchecked)}")
         return "; ".join(parts)
 
-    def band_verdicts(self, score: str, metrics: dict, ood_run: list[str]) -> list[dict]:
-        """The entry's bands for this score; a band on the mean over OOD sets is compared only when the run's
-        sets are the paper's (`ood_sets`), every one of them measured."""
+    def band_verdicts(self, score: str, metrics: dict, ood_run: list[str], profiles: tuple[str, ...]) -> list[dict]:
+        """The entry's bands for this score on a run of one of `profiles` (the profile, and the one it is a dry run
+        of); a band on the mean over OOD sets is compared only when the run's sets are the paper's (`ood_sets`),
+        every one of them measured."""
         differ = None
         if set(ood_run) != set(self.ood_sets):
             differ = (f"the run's OOD sets ({', '.join(sorted(ood_run))}) are not the paper's "
                       f"({', '.join(sorted(self.ood_sets))})")
         return [band.verdict(metrics, differ if band.metric.startswith("ood/mean/") else None)
-                for band in self.bands if band.score == score]
+                for band in self.bands if band.score == score and band.profile in profiles]
 
     def to_json(self) -> dict:
         return {"entry": self.name, "architecture": self.architecture, "num_classes": self.num_classes,
@@ -379,14 +382,18 @@ def _band(entry: Entry, index: int, band: dict, tables) -> EntryBand:
         if not _typed(value, _BAND[key]):
             entry.fail(label, f"field {key!r} must be {'a number' if _BAND[key] is float else 'a string'}, "
                               f"got {value!r}")
-    missing = [k for k in _BAND if k not in band]
+    missing = [k for k in _BAND if k not in band and k not in _BAND_OPTIONAL]
     if missing:
         entry.fail(label, f"missing field(s) {', '.join(missing)}")
     if not bands.is_metric_key(band["metric"]):
         entry.fail(label, f"unknown metric key {band['metric']!r}")
     if band["tolerance"] < 0:
         entry.fail(label, f"tolerance must be >= 0, got {band['tolerance']}")
-    return EntryBand(band["metric"], band["score"], float(band["value"]), float(band["tolerance"]), band["source"])
+    profile = band.get("profile", _BAND_OPTIONAL["profile"])
+    if profile not in profiles.names():
+        entry.fail(label, f"profile {profile!r} is no profile (known: {', '.join(profiles.names())})")
+    return EntryBand(band["metric"], band["score"], float(band["value"]), float(band["tolerance"]), band["source"],
+                     profile)
 
 
 def load_all(directory: str | Path | None = None) -> list[Entry]:

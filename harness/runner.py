@@ -337,9 +337,9 @@ class Session:
             upstream = info.get("pretrain_dataset")
             verdicts = bands.check(self._bands, case.dataset, case.recipe, report.score["name"], metrics, upstream)
             record["verdicts"]["bands"] = [v.to_json() for v in verdicts]
-            if info.get("entry") is not None:
-                record["verdicts"]["bands"] += info["entry"].band_verdicts(report.score["name"], metrics,
-                                                                           list(report.ood_sets))
+        if info.get("entry") is not None:  # a loaded entry's own published numbers, on the profile they name
+            record["verdicts"]["bands"] += info["entry"].band_verdicts(
+                report.score["name"], metrics, list(report.ood_sets), (profile.name, profile.dry_run_of))
         record["verdicts"]["not_gated"] = baselines.not_gated(record, profile)
         if case.entry and record["verdicts"]["not_gated"] is None and profile.name in baselines.GATED_PROFILES:
             record["verdicts"]["not_gated"] = (f"model entry {case.entry}: its checkpoint is not part of the "

@@ -102,10 +102,21 @@ def test_entry_band_on_the_mean_compares_only_the_papers_ood_sets(tmp_path):
     band = '\n[[band]]\nmetric = "ood/mean/auroc"\nscore = "msp"\nvalue = 90.0\ntolerance = 2.0\nsource = "a table"\n'
     entry = model_entries.load(_entry(tmp_path, text + band))
     metrics = {"ood/mean/auroc": {"mean": 91.0, "std": 0.0, "n": 1}}
-    [same] = entry.band_verdicts("msp", metrics, ["gaussian"])
-    [other] = entry.band_verdicts("msp", metrics, ["gaussian", "blobs"])
+    [same] = entry.band_verdicts("msp", metrics, ["gaussian"], ("paper", None))
+    [other] = entry.band_verdicts("msp", metrics, ["gaussian", "blobs"], ("paper", None))
     assert same["passed"] is True and other["passed"] is None and "not the paper's" in other["message"]
-    assert entry.band_verdicts("energy", metrics, ["gaussian"]) == []
+    assert entry.band_verdicts("energy", metrics, ["gaussian"], ("paper", None)) == []
+    assert entry.band_verdicts("msp", metrics, ["gaussian"], ("mini", None)) == []  # a band gates its profile only
+
+
+def test_an_entry_band_names_its_profile(tmp_path):
+    band = '\n[[band]]\nmetric = "accuracy"\nscore = "msp"\nvalue = 90.0\ntolerance = 1.0\nsource = "t"\n'
+    entry = model_entries.load(_entry(tmp_path, ENTRY + band.replace('source = "t"', 'source = "t"\nprofile = "clip"')))
+    metrics = {"accuracy": {"mean": 89.5, "std": 0.0, "n": 1}}
+    assert entry.band_verdicts("msp", metrics, [], ("paper", None)) == []
+    assert entry.band_verdicts("msp", metrics, [], ("clip", None))[0]["passed"] is True
+    with pytest.raises(HarnessError, match=r"band #1: profile 'nope' is no profile \(known: smoke,"):
+        model_entries.load(_entry(tmp_path, ENTRY + band.replace('source = "t"', 'source = "t"\nprofile = "nope"')))
 
 
 @pytest.mark.parametrize("stem", ["..", "My Model", "checkpoints"])
@@ -114,3 +125,23 @@ def test_an_entry_file_name_follows_the_name_rule(tmp_path, stem):
     (tmp_path / f"{stem}.toml").write_text(ENTRY)
     with pytest.raises(HarnessError, match=re.escape(f"{stem}.toml: model entry name {stem!r}: ")):
         model_entries.load_all(tmp_path)
+
+
+def test_clip_profile_cases_skip_naming_the_weights_file_or_the_import(tmp_path):
+    from dataclasses import replace
+
+    from harness import profiles
+    from harness.runner import LOADED, Case, RunContext, Session
+
+    released = {e.name: e for e in model_entries.load_all()}
+    bands = [(b.metric, b.value, b.profile) for n in ("clip-vit-b-32", "clip-vit-b-32-cifar100")
+             for b in released[n].bands]
+    assert bands == [("accuracy", 89.83, "clip"), ("accuracy", 64.23, "clip")]
+    profile = replace(profiles.get("clip"), device="cpu")  # past the GPU check, to the data and weights
+    session = Session(RunContext(profile, "cpu", tmp_path / "r", data_root=tmp_path / "data"))
+    session.entries["clip-vit-b-32"] = replace(released["clip-vit-b-32"], path=str(tmp_path / "ViT-B-32.pt"))
+    why = session.unavailable(Case("models", "cifar10", LOADED, "msp", entry="clip-vit-b-32"))
+    assert "ViT-B-32.pt is absent" in why and "place the checkpoint file" in why and "\n" not in why
+    (tmp_path / "ViT-B-32.pt").write_bytes(b"weights")
+    why = session.unavailable(Case("models", "cifar10", LOADED, "msp", entry="clip-vit-b-32"))
+    assert "python -m harness data import cifar10 PATH" in why

@@ -9,7 +9,7 @@ from harness.errors import HarnessError
 
 
 def test_the_profiles_exist_in_order():
-    assert profiles.names() == ["smoke", "mini", "paper", "paper-dryrun"]
+    assert profiles.names() == ["smoke", "mini", "paper", "paper-dryrun", "clip"]
 
 
 def test_paper_lists_the_three_in_distribution_rows_and_the_dry_run_mirrors_it():

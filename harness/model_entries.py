@@ -100,11 +100,23 @@ class Entry:
                            f"model entry {self.name}: {key}: {message}")
 
     # --- the file ---------------------------------------------------------------------------------
+    def source_url(self) -> str:
+        """Where `--download` fetches the checkpoint: the entry's url, else (a CLIP entry that names no file) the
+        address open_clip's config gives its pretrained tag."""
+        if self.url is not None:
+            return self.url
+        from harness.clip import entries as clip_entries
+        url = clip_entries.spec(self).tag_config().get("url")
+        if not url:
+            self.fail("clip.pretrained", f"open_clip gives tag {self.clip['pretrained']!r} no download address; "
+                                         f"give checkpoint.path or checkpoint.url")
+        return url
+
     def file(self, data_root=None) -> Path:
         """Where the checkpoint is on this machine (it may not exist yet)."""
         if self.path is not None:
             return Path(self.path).expanduser()
-        return checkpoints.default_cache_dir(data_root) / "models" / self.name / Path(self.url).name
+        return checkpoints.default_cache_dir(data_root) / "models" / self.name / Path(self.source_url()).name
 
     def fetch_command(self) -> str:
         if self.path is not None:
@@ -113,25 +125,29 @@ class Entry:
 
     def absent(self, data_root=None) -> str | None:
         """Why the checkpoint cannot be used here (with the command that gets it), else None."""
-        if self.file(data_root).is_file():
-            return None
+        try:
+            if self.file(data_root).is_file():
+                return None
+        except HarnessError as exc:  # a tagged CLIP entry without open_clip: why it cannot run here
+            return str(exc)
         return (f"model entry {self.name}: checkpoint {self.file(data_root)} is absent; get it with: "
                 f"{self.fetch_command()}")
 
     def download(self, data_root=None) -> Path:
         """Fetch the URL into the checkpoint cache (a no-op when the file is there); verified before it is kept."""
         target = self.file(data_root)
-        if target.is_file() or self.url is None:
+        if target.is_file() or self.path is not None:
             return target
+        url = self.source_url()
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
-            with urllib.request.urlopen(self.url, timeout=60) as response, open(partial, "wb") as out:
+            with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
                 shutil.copyfileobj(response, out)
             self.verified_sha256(partial)
             os.replace(partial, target)
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            self.fail("checkpoint.url", f"cannot download {self.url}: {exc}")
+            self.fail("checkpoint.url" if self.url else "clip.pretrained", f"cannot download {url}: {exc}")
         finally:
             partial.unlink(missing_ok=True)
         return target
@@ -226,7 +242,7 @@ class Entry:
 
     def to_json(self) -> dict:
         return {"entry": self.name, "architecture": self.architecture, "num_classes": self.num_classes,
-                "url": self.url, "git_blob": self.git_blob, "mapping": self.mapping.to_json(),
+                "url": self.url if self.url or self.path else self.source_url(), "git_blob": self.git_blob, "mapping": self.mapping.to_json(),
                 "normalize": {"mean": list(self.normalize[0]), "std": list(self.normalize[1])},
                 "provenance": dict(self.provenance), "trained_on": list(self.trained_on)}
 
@@ -339,10 +355,15 @@ def load(path: str | Path) -> Entry:
     if "model_config" in entry.clip:
         entry.clip["model_config"] = str((path.parent / Path(entry.clip["model_config"]).expanduser()).resolve())
     ckpt = data.get("checkpoint", {})
-    if ("path" in ckpt) == ("url" in ckpt):
-        entry.fail("checkpoint", "give exactly one of path (a local file) and url")
+    tagged = "pretrained" in entry.clip and not {"path", "url"} & set(ckpt)  # fetched from its tag's address
+    if not tagged and ("path" in ckpt) == ("url" in ckpt):
+        entry.fail("checkpoint", "give exactly one of path (a local file) and url"
+                   + (" (or neither, with clip.pretrained)" if entry.clip else ""))
     if "url" in ckpt and not ({"sha256", "git_blob"} & set(ckpt)):
         entry.fail("checkpoint.url", "a URL needs sha256 or git_blob to check what was downloaded")
+    if tagged and not ({"sha256", "git_blob"} & set(ckpt)):
+        entry.fail("checkpoint", "a checkpoint fetched by its clip.pretrained tag needs sha256 or git_blob to check "
+                                 "what was downloaded")
     for key, size in (("sha256", 64), ("git_blob", 40)):
         value = ckpt.get(key)
         if value is not None and (len(value) != size or any(c not in "0123456789abcdef" for c in value)):

@@ -3,6 +3,7 @@ classifier, the schedule and the probe's sweep, and the errors."""
 from __future__ import annotations
 
 import builtins
+import re
 
 import numpy as np
 import pytest
@@ -131,3 +132,50 @@ def test_the_shipped_clip_entry_parses_and_names_its_weights():
     entry = model_entries.get("clip-vit-b-32")
     assert clip.arch_of(entry.architecture) == "ViT-B-32" and entry.clip["pretrained"] == "openai"
     assert entry.sha256 == "40d365715913c9da98579312b702a82c18be219cc2a73407c4526f58eba950af"
+
+
+def _tagged(folder, name, sha256_line):
+    """The tiny entry with no file of its own: clip.pretrained = "tiny" names its weights (a file:// address)."""
+    path = tiny_entry(folder, name=name)
+    source = folder / "released" / "tiny-weights.pt"
+    source.parent.mkdir(exist_ok=True)
+    (folder / f"{name}.pt").rename(source)
+    text = path.read_text().replace(f'path = "{name}.pt"\n', "")
+    text = re.sub(r'sha256 = "[0-9a-f]+"\n', sha256_line, text).replace("[clip]\n", '[clip]\npretrained = "tiny"\n')
+    path.write_text(text)
+    return path, source
+
+
+def test_download_fetches_a_pretrained_tags_weights_into_the_cache_checked_and_recorded(tmp_path, monkeypatch):
+    import hashlib
+
+    import open_clip
+    folder, data = tmp_path / "m", tmp_path / "data"
+    path, source = _tagged(folder, "tagged", "sha256 = \"@\"\n")
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    path.write_text(path.read_text().replace("@", sha256))
+    tags = {"tiny": {"url": source.as_uri()}}
+    monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda arch, tag: tags.get(tag, {}))
+    entry = model_entries.load(path)
+    assert "python -m harness evaluate --entry tagged --download" in entry.absent(data)  # not fetched unasked
+    target = entry.download(data)
+    assert target == data / "checkpoints" / "models" / "tagged" / "tiny-weights.pt" and entry.absent(data) is None
+    _, info = entry.load(data)
+    assert info["sha256"] == sha256 and entry.to_json()["url"] == source.as_uri()
+
+    path.write_text(path.read_text().replace(sha256, "0" * 64))
+    damaged = model_entries.load(path)
+    target.unlink()
+    with pytest.raises(HarnessError, match="checkpoint.sha256: .* has sha256 .*expected 0{64}"):
+        damaged.download(data)
+    assert not target.exists()  # nothing unverified kept
+    tags["tiny"] = {"hf_hub": "someone/tiny/"}  # a tag open_clip fetches from the Hugging Face hub only
+    with pytest.raises(HarnessError, match="clip.pretrained: open_clip gives tag 'tiny' no download address"):
+        damaged.download(data)
+
+
+def test_a_tagged_entry_without_a_checksum_is_refused(tmp_path):
+    path, _ = _tagged(tmp_path / "m", "unchecked", "")
+    with pytest.raises(HarnessError, match="unchecked.toml.*checkpoint: a checkpoint fetched by its clip.pretrained "
+                                           "tag needs sha256 or git_blob"):
+        model_entries.load(path)

@@ -276,7 +276,8 @@ class Session:
         dataset = case.dataset if recipe.upstream.on == "same" else upstream
         return checkpoints.obtain(recipes.get(recipe.upstream.recipe), dataset, ctx.profile, seed,
                                   device=ctx.device, data_root=ctx.data_root, cache_dir=ctx.cache_dir,
-                                  upstream_dataset=upstream, quiet=ctx.quiet)
+                                  upstream_dataset=upstream, upstream_checkpoint=self._upstream_entry(case),
+                                  quiet=ctx.quiet)
 
     def _shift_metrics(self, case, seed, recipe, key, model, inputs: EvalInputs) -> dict:
         """The record's `shift` block: what was evaluated (or why nothing), and in `metrics` the shift keys and, for

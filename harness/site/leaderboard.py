@@ -26,6 +26,7 @@ from harness.site.charts import reliability_chart, roc_chart
 from harness.site.records import Case, cases_of, grouped, ident, metrics_of, ood_set_names, profile_kind, time_of
 from harness.site.shift_view import SUMMARY as SHIFT_SUMMARY
 from harness.site.shift_view import shift_groups
+from harness.site.ssl_view import study_groups
 from harness.spread import GATED_PROFILES, outcomes
 from harness.store import Problem, read_records
 
@@ -350,7 +351,7 @@ def _band_file(bands_dir: Path | None) -> hbands.BandFile | None:
 
 
 # Pages the build may or may not write; a page the records no longer call for is removed on the next build.
-OPTIONAL_PAGES = ("shift.html",)
+OPTIONAL_PAGES = ("shift.html", "ssl.html")
 PAGE_FOLDERS = ("cases", "papers")
 
 
@@ -368,9 +369,10 @@ def build_site(results_dir: Path, out_dir: Path, bands_dir: Path | None = None) 
     cases = cases_of(records)
     papers = findings.paper_pages(band_file, cases)
     shift = shift_groups(cases)
+    ssl = study_groups(cases)
     nav = ([("index.html", "Leaderboard")] + [(p.href, f"Paper: {p.tag}") for p in papers]
            + [("matrix.html", "Recipe \u00d7 score"), ("claims.html", "Claims"), ("conventions.html", "Conventions")]
-           + ([("shift.html", "Shift")] if shift else []))
+           + ([("shift.html", "Shift")] if shift else []) + ([("ssl.html", "SSL study")] if ssl else []))
     written: set[str] = set()
 
     def render(path: str, template: str, **context) -> None:
@@ -392,6 +394,8 @@ def build_site(results_dir: Path, out_dir: Path, bands_dir: Path | None = None) 
            definitions=findings.DEFINITIONS)
     if shift:
         render("shift.html", "shift.html.j2", groups=shift, summary_columns=SHIFT_SUMMARY)
+    if ssl:
+        render("ssl.html", "ssl.html.j2", groups=ssl)
     stale = [out_dir / name for name in OPTIONAL_PAGES] + [p for folder in PAGE_FOLDERS
                                                            for p in sorted((out_dir / folder).glob("*.html"))]
     for path in stale:

@@ -124,6 +124,22 @@ def test_same_seed_same_batches(kind):
     assert not torch.equal(a[0], c[0]) and not torch.equal(a[0], a[1])
 
 
+def test_batches_do_not_depend_on_the_default_dtype():
+    # the reference goldens train in float64 (torch.set_default_dtype): the augmentation draws must not change
+    data = _probe_set(50)
+
+    def batches():
+        return torch.cat([x.flatten() for x, _ in DeviceLoader(data.images, data.labels, 16, augment=True,
+                                                                 shuffle=True, seed=3)])
+    expected = batches()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert torch.equal(batches(), expected)
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def test_resume_mid_epoch_is_bit_identical():
     data = _probe_set(40)
     make = lambda: DeviceLoader(data.images, data.labels, 8, augment=True, shuffle=True, seed=5)  # noqa: E731

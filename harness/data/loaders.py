@@ -91,7 +91,7 @@ class DeviceLoader:
             return order.to(self.device), None, None, None
         dy = torch.randint(0, 2 * PAD + 1, (n,), generator=g)
         dx = torch.randint(0, 2 * PAD + 1, (n,), generator=g)
-        flip = torch.rand(n, generator=g) < 0.5
+        flip = torch.rand(n, generator=g, dtype=torch.float32) < 0.5  # float32 whatever the default dtype
         return order.to(self.device), dy.to(self.device), dx.to(self.device), flip.to(self.device)
 
     def __iter__(self):

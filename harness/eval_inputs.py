@@ -38,7 +38,8 @@ class EvalInputs:
 
 def build_inputs(profile: Profile, dataset: str, data_root, repetitions: int) -> EvalInputs:
     """The normalized test and fit sets of `dataset` (the subsets the checkpoints were trained and tested on; no fit
-    set for a dataset without a train split) and its OOD sets; an OOD set that is not in the cache is named in `missing`, with the reason."""
+    set for a dataset without a train split) and its OOD sets; an OOD set that is not in the cache is named in
+    `missing`, with the reason."""
     subset_seed = checkpoints.DATA_SUBSET_SEED  # the same subsets the checkpoints were trained and tested on
     size = hdata.spec(dataset, data_root).image_size
     test = hdata.load(dataset, "test", data_root=data_root, image_size=size)

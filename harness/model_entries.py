@@ -242,7 +242,8 @@ class Entry:
 
     def to_json(self) -> dict:
         return {"entry": self.name, "architecture": self.architecture, "num_classes": self.num_classes,
-                "url": self.url if self.url or self.path else self.source_url(), "git_blob": self.git_blob, "mapping": self.mapping.to_json(),
+                "url": self.url if self.url or self.path else self.source_url(), "git_blob": self.git_blob,
+                "mapping": self.mapping.to_json(),
                 "normalize": {"mean": list(self.normalize[0]), "std": list(self.normalize[1])},
                 "provenance": dict(self.provenance), "trained_on": list(self.trained_on)}
 

@@ -105,6 +105,7 @@ class Session:
         self._baseline = baselines.load(ctx.profile.name) if ctx.profile.name in baselines.GATED_PROFILES else None
         self.results: list[dict] = []
         self.entries: dict[str, model_entries.Entry] = {}
+        self._upstreams: dict[tuple[str, str], checkpoints.UserCheckpoint] = {}
         self.dry_run_claims: list[str] = []  # claim verdicts of a dry run, for the end-of-run summary
 
     def claims(self) -> bands.BandFile | None:
@@ -157,10 +158,14 @@ class Session:
         return self.entries[name]
 
     def _upstream_entry(self, case: Case) -> checkpoints.UserCheckpoint | None:
-        """The case's entry as its recipe's upstream, after the leakage guard (its declared training data)."""
+        """The case's entry as its recipe's upstream, after the leakage guard (its declared training data); checked
+        once per entry and dataset (the guard hashes the test split)."""
         if not case.entry or case.recipe == LOADED:
             return None
-        return self.entry(case.entry).as_upstream(case.dataset, self.ctx.data_root)
+        key = (case.entry, case.dataset)
+        if key not in self._upstreams:
+            self._upstreams[key] = self.entry(case.entry).as_upstream(case.dataset, self.ctx.data_root)
+        return self._upstreams[key]
 
     def _load_entry(self, case: Case) -> tuple[torch.nn.Module, dict]:
         entry, root = self.entry(case.entry), self.ctx.data_root
@@ -184,19 +189,14 @@ class Session:
     def run(self, case: Case, seed: int) -> dict:
         ctx, profile = self.ctx, self.ctx.profile
         recipe = None if case.recipe == LOADED else recipes.get(case.recipe, **dict(case.recipe_params))
-        on_entry = getattr(recipe, "on_entry", False)  # its pretrained model is the case's entry (harness.clip)
-        upstream = None if on_entry else self._upstream_entry(case)
+        upstream = partial(self._upstream_entry, case)  # only the recipes that train on an entry ask for it
         t0 = time.perf_counter()
         if recipe is None:
             model, info = self._load_entry(case)
-        elif on_entry:
-            model, info = recipe.obtain(self.entry(case.entry), case.dataset, profile, seed, device=ctx.device,
-                                        data_root=ctx.data_root, cache_dir=ctx.cache_dir, quiet=ctx.quiet)
         else:
-            model, info = checkpoints.obtain(recipe, case.dataset, profile, seed, device=ctx.device,
-                                             upstream_dataset=profile.plan(case.dataset).upstream,
-                                             upstream_checkpoint=upstream, data_root=ctx.data_root,
-                                             cache_dir=ctx.cache_dir, quiet=ctx.quiet)
+            entry = self.entry(case.entry) if case.entry else None
+            model, info = recipe.obtain(case.dataset, profile, seed, entry=entry, upstream=upstream, device=ctx.device,
+                                        data_root=ctx.data_root, cache_dir=ctx.cache_dir, quiet=ctx.quiet)
         train_s = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -226,7 +226,7 @@ class Session:
         if recipe is not None and recipe.holdout_for(case.dataset) is not None:
             holdout = checkpoints.plan(recipe, case.dataset, profile, seed, data_root=ctx.data_root,
                                        upstream_dataset=profile.plan(case.dataset).upstream,
-                                       upstream_checkpoint=upstream).holdout_set
+                                       upstream_checkpoint=upstream()).holdout_set
         report.metrics.update(calibration.views(model, inputs.test_x, inputs.test_y, outs["test"][0], holdout,
                                                 profile.eval_batch_size, ctx.device,
                                                 {n: outs[f"ood/{n}"][0] for n in ood}, ctx.repetitions, seed))

@@ -179,3 +179,9 @@ def test_a_tagged_entry_without_a_checksum_is_refused(tmp_path):
     with pytest.raises(HarnessError, match="unchecked.toml.*checkpoint: a checkpoint fetched by its clip.pretrained "
                                            "tag needs sha256 or git_blob"):
         model_entries.load(path)
+
+
+def test_a_clip_recipe_without_an_entry_is_one_line():
+    from harness import profiles, recipes
+    with pytest.raises(HarnessError, match="recipe clip_zero_shot runs on a CLIP model entry: give the case one"):
+        recipes.get("clip_zero_shot").obtain("digits-0-4", profiles.get("smoke"), 0)

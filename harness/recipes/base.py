@@ -59,6 +59,17 @@ class Recipe:
                    f"0 (no holdout) or in (0, {splits.MAX_FRACTION}]")
         _check(self, "holdout_rule", self.holdout_rule in splits.RULES, f"one of {', '.join(splits.RULES)}")
 
+    def obtain(self, dataset: str, profile, seed: int, *, entry=None, upstream=lambda: None, device: str = "cpu",
+               data_root=None, cache_dir=None, quiet: bool = True) -> tuple[nn.Module, dict]:
+        """The case's model and its record info: how a recipe kind gets its model is the kind's, so the runner
+        asks every recipe the same way. The default trains (cached) with harness.checkpoints.obtain, the case's
+        model entry (`upstream()`: its checkpoint after the leakage guard, None without one) as the pretrained
+        model; the CLIP recipes build theirs from the entry itself (harness.recipes.clip)."""
+        from harness import checkpoints  # it imports the recipes
+        return checkpoints.obtain(self, dataset, profile, seed, device=device,
+                                  upstream_dataset=profile.plan(dataset).upstream, upstream_checkpoint=upstream(),
+                                  data_root=data_root, cache_dir=cache_dir, quiet=quiet)
+
     def holdout_for(self, dataset: str) -> splits.Holdout | None:
         fraction = self.cifar100_holdout if self.cifar100_holdout and dataset.startswith("cifar100") else self.holdout
         return splits.Holdout(fraction, self.holdout_rule) if fraction else None

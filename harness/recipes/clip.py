@@ -25,21 +25,25 @@ from harness import train
 from harness import data as hdata
 from harness.checkpoint_files import atomic_write
 from harness.clip import schedule
+from harness.errors import HarnessError
 from harness.evaluate import collect_outputs
 from harness.recipes.base import Recipe, _check, _Trained, register
 from harness.recipes.transfer import interpolate
 
 
 class _OnClipEntry:
-    """A recipe whose pretrained model is the case's CLIP model entry; `obtain` replaces checkpoints.obtain."""
+    """A recipe whose pretrained model is the case's CLIP model entry: its `obtain` builds the model from the entry
+    (Recipe.obtain's default trains with checkpoints.obtain, the entry as an upstream checkpoint)."""
 
-    on_entry: ClassVar[bool] = True
     linear_head: ClassVar[bool] = False  # its head sits on normalised embeddings: no `base` of other recipes
 
-    def obtain(self, entry, dataset: str, profile, seed: int, *, device: str = "cpu", data_root=None,
-               cache_dir=None, quiet: bool = True) -> tuple[torch.nn.Module, dict]:
+    def obtain(self, dataset: str, profile, seed: int, *, entry=None, upstream=None, device: str = "cpu",
+               data_root=None, cache_dir=None, quiet: bool = True) -> tuple[torch.nn.Module, dict]:
         from harness import checkpoints  # it imports the recipes
         from harness.clip import entries
+        if entry is None:
+            raise HarnessError(f"recipe {self.name} runs on a CLIP model entry: give the case one "
+                               f"(Case(..., entry=NAME), an entry with architecture = \"open_clip:ARCH\")")
         zero_shot, loaded = entries.zero_shot_classifier(entry, dataset, data_root)
         run = _Run(self, entry, dataset, profile, seed, device, data_root,
                    Path(cache_dir) if cache_dir else checkpoints.default_cache_dir(data_root), quiet, loaded)

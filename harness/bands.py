@@ -40,6 +40,7 @@ PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar20
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
 # Under distribution shift (docs/metrics.md, Conventions): per corruption and severity, per severity, over all;
 # per natural-shift set and over those (`natural`); both as shift/<name>/<m>.
+NATURAL_SHIFT_MEAN = "natural"  # shift/natural/<m>: the mean over a profile row's natural-shift sets
 _SHIFT_METRICS = r"(?:accuracy|ece|rms|nll)"
 _SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|{_NAME})/{_SHIFT_METRICS}|distortion/(?:id|shift)")
 _METRIC_KEY = re.compile(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness import data as hdata
+from harness.bands import NATURAL_SHIFT_MEAN
 from harness.data import corruptions, shifted
 from harness.data.imageset import ImageSet
 from harness.errors import HarnessError
@@ -27,7 +28,6 @@ from harness.scores import log_softmax
 METRICS = {"accuracy": "accuracy", "ece": "calib/ece", "rms": "calib/rms", "nll": "calib/nll"}  # key -> ID key
 GENERATE_SEED = 0  # the corruption seed of a generated set (the same as `data corrupt`'s default)
 _FIELDS = {"set", "generate", "corruptions", "severities", "images", "sets"}
-NATURAL = "natural"  # shift/natural/<m>: the mean over a plan's natural-shift sets
 
 Cell = tuple[str, int]  # (corruption, severity)
 
@@ -167,7 +167,7 @@ def natural_metrics(outputs: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dic
     for m in METRICS:
         values = [v[m] for v in sets.values() if m in v]
         if values:
-            out[f"shift/{NATURAL}/{m}"] = _stat(values)
+            out[f"shift/{NATURAL_SHIFT_MEAN}/{m}"] = _stat(values)
     return out
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness import robustness
+from harness.bands import NATURAL_SHIFT_MEAN as NATURAL
 from harness.errors import HarnessError
-from harness.shift import NATURAL
 from harness.site.cells import DASH, Cell, Column, cell, digits, decimals, number
 from harness.site.charts import Chart, Point, tradeoff_chart
 from harness.site.records import Case, grouped, profile_kind

@@ -35,14 +35,17 @@ _OOD_METRICS = (
 # With OOD data at the fitted temperature (harness.calibration.ood_temperature_metrics).
 _OOD_METRICS += tuple(key.replace("calib/", "calib@T/") for key in _OOD_METRICS if key.startswith("calib/"))
 # Paper tags that have a band file; a record's "paper" field is one of these. A new band file adds its tag.
-PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar2022")
+PAPERS = ("hendrycks2019", "jordahn2024", "hendrycks2019oe", "liu2020", "kumar2022", "wortsman2022")
 
 _NAME = r"[a-z0-9][a-z0-9_.-]*"
 # Under distribution shift (docs/metrics.md, Conventions): per corruption and severity, per severity, over all;
 # per natural-shift set and over those (`natural`); both as shift/<name>/<m>.
 NATURAL_SHIFT_MEAN = "natural"  # shift/natural/<m>: the mean over a profile row's natural-shift sets
 _SHIFT_METRICS = r"(?:accuracy|ece|rms|nll)"
-_SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|{_NAME})/{_SHIFT_METRICS}|distortion/(?:id|shift)")
+# Effective robustness (harness.robustness) is no record's key: a line fitted across a row's cases gives it, so
+# only a claim's inputs hold it (shift/<set>/effective_robustness, shift/natural/effective_robustness).
+_SHIFT_KEY = (rf"shift/(?:{_NAME}/[1-9][0-9]*|{_NAME})/{_SHIFT_METRICS}|shift/{_NAME}/effective_robustness"
+              rf"|distortion/(?:id|shift)")
 _METRIC_KEY = re.compile(
     rf"(?:{'|'.join(map(re.escape, _ID_METRICS))}|ood/{_NAME}/(?:{'|'.join(map(re.escape, _OOD_METRICS))})"
     rf"|{_SHIFT_KEY})\Z"

@@ -40,7 +40,7 @@ _TABLES = {
     "provenance": {"released_by": str, "paper": str, "recipe": str, "license": str, "source": str,
                    "trained_on": list, "note": str},
     # a CLIP entry (architecture open_clip:ARCH): harness.clip.entries, docs/clip.md
-    "clip": {"pretrained": str, "model_config": str, "templates": str, "classnames": list},
+    "clip": {"pretrained": str, "model_config": str, "templates": str, "classnames": list, "classnames_from": str},
 }
 _BAND = {"metric": str, "score": str, "value": float, "tolerance": float, "source": str, "profile": str}
 _BAND_OPTIONAL = {"profile": "paper"}  # the profile whose runs a band gates (its data and sizes are the paper's)
@@ -353,6 +353,11 @@ def load(path: str | Path) -> Entry:
         entry.fail("clip", f"a [clip] table needs architecture = \"{clip.ARCH_PREFIX}NAME\"")
     if not all(isinstance(c, str) and c for c in entry.clip.get("classnames", [])):
         entry.fail("clip.classnames", f"must list class names (strings), got {entry.clip['classnames']!r}")
+    if {"classnames", "classnames_from"} <= set(entry.clip):
+        entry.fail("clip.classnames_from", "give clip.classnames or clip.classnames_from, not both")
+    if "classnames_from" in entry.clip and entry.clip["classnames_from"] not in clip.CLASSNAME_SOURCES:
+        entry.fail("clip.classnames_from", f"no such class-name source {entry.clip['classnames_from']!r} "
+                                           f"(known: {', '.join(clip.CLASSNAME_SOURCES)})")
     if "model_config" in entry.clip:
         entry.clip["model_config"] = str((path.parent / Path(entry.clip["model_config"]).expanduser()).resolve())
     ckpt = data.get("checkpoint", {})

@@ -306,7 +306,7 @@ def test_a_claim_can_compare_two_scores_on_one_model(tmp_path):
 @pytest.mark.parametrize("old, new, line, words", [
     ("tolerance = 2.0", "tolerence = 2.0", 8, "unknown field 'tolerence'"),
     ('paper = "hendrycks2019"', 'paper = "hendryks2019"', 2,
-     "unknown paper 'hendryks2019' (known: hendrycks2019, jordahn2024, hendrycks2019oe, liu2020, kumar2022;"),
+     "unknown paper 'hendryks2019' (known: hendrycks2019, jordahn2024, hendrycks2019oe, liu2020, kumar2022, wortsman2022;"),
     ('source = "Hendrycks et al. 2019, Table A1 [P]"\n', "", 1, "missing field 'source'"),
     ("tolerance = 2.0\n", "", 1, "missing field 'tolerance' (or both 'low' and 'high')"),
     ("value = 91.5", 'value = "91.5"', 7, "field 'value' must be a finite number"),

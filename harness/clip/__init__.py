@@ -11,6 +11,11 @@ from harness.errors import HarnessError
 
 INSTALL = "pip install -e '.[clip]'"
 ARCH_PREFIX = "open_clip:"  # a model entry's architecture `open_clip:ViT-B-32` names an open_clip model
+# Named class-name lists an entry's head may take (`clip.classnames_from`), for datasets whose own class names are
+# no words (ImageNet-1k's are wnids): source -> the installed open_clip's attribute holding the list. open_clip's
+# IMAGENET_CLASSNAMES are OpenAI's 1,000 curated names (openai/CLIP notebooks/Prompt_Engineering_for_ImageNet.ipynb),
+# the ones its published ImageNet results use.
+CLASSNAME_SOURCES = {"open_clip:imagenet": "IMAGENET_CLASSNAMES"}
 
 
 def open_clip():

@@ -16,8 +16,11 @@ def spec(entry) -> ClipSpec:
 
 
 def classnames(entry, dataset: str, data_root=None) -> tuple[str, ...]:
-    """The entry's `clip.classnames`, else the dataset's class names (its metadata); one per class of the head."""
+    """The entry's `clip.classnames`, else the list its `clip.classnames_from` names (clip.CLASSNAME_SOURCES), else
+    the dataset's class names (its metadata); one per class of the head."""
     names = tuple(entry.clip.get("classnames") or ())
+    if "classnames_from" in entry.clip:
+        names = tuple(getattr(clip.open_clip(), clip.CLASSNAME_SOURCES[entry.clip["classnames_from"]]))
     if not names:
         size = hdata.spec(dataset, data_root).image_size
         names = hdata.load(dataset, "test", data_root=data_root, image_size=size).classes

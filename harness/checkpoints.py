@@ -30,6 +30,7 @@ from torch import nn
 from harness import data as hdata
 from harness import models, normalizations, outliers, recipes, splits, train
 from harness.checkpoint_files import atomic_write, load_verified, load_weights_only, sha256_of, unwrap
+from harness.data import synthetic
 from harness.errors import HarnessError
 from harness.profiles import Profile
 from harness.profiles import get as get_profile
@@ -76,6 +77,9 @@ class Run:
     test_copies_dropped: int = 0  # training images left out because the test split holds the same image
     aux_set: hdata.ImageSet | None = field(default=None, repr=False)  # the outlier pool (outlier recipes)
     aux_sha256: str | None = None
+    # validation outliers (a recipe with val_ood_size), out of the pool; the info says how they were drawn
+    val_ood_set: hdata.ImageSet | None = field(default=None, repr=False)
+    val_ood_info: dict | None = None
 
     def settings(self) -> dict:
         """The effective hyperparameters: the recipe's, with the profile-resolved model and epochs."""
@@ -93,7 +97,8 @@ class Run:
                 "data_sha256": self.data_sha256, "seed": self.seed,
                 "loader": self.loader if self.recipe.trains else None, "amp": self.amp and self.recipe.trains,
                 "upstreams": [_key_of(u) for u in self.upstreams],
-                **({"aux_sha256": self.aux_sha256} if self.aux_sha256 else {})}
+                **({"aux_sha256": self.aux_sha256} if self.aux_sha256 else {}),
+                **({"val_ood_sha256": self.val_ood_info["sha256"]} if self.val_ood_info else {})}
 
     @property
     def key(self) -> str:
@@ -155,12 +160,39 @@ def _plan(recipe, dataset, profile, seed, upstream_dataset, user_ckpt, epochs, d
             run.holdout_seen_by_upstream = len(splits.image_digests(run.holdout_set.images)
                                                & splits.image_digests(upstream_set.images))
     aux = getattr(recipe, "aux", None)
+    val_size = getattr(recipe, "val_ood_size", 0)
+    exclude: frozenset[bytes] = frozenset()
+    if aux is not None and val_size:
+        size = min(val_size, profile.ood_pool_limit or val_size)  # the profile's cap on every OOD set applies
+        if ("val_ood", aux, size) not in memo:
+            memo[("val_ood", aux, size)] = outliers.validation_split(
+                aux, outliers.source_images(aux, dataset, spec.image_size, data_root), size,
+                _test_ood_images(profile, dataset, spec.image_size, data_root))
+        run.val_ood_set, run.val_ood_info = memo[("val_ood", aux, size)]
+        # the ID test split never selects a model (harness.splits); _training_data hashed it
+        splits.check_not_test(dataset, {"validation OOD split": run.val_ood_set}, memo[("test", dataset)])
+        exclude = frozenset(splits.image_digests(run.val_ood_set.images))
     if aux is not None:
-        if ("aux", aux) not in memo:
-            pool = outliers.pool(aux, dataset, spec.image_size, profile.aux_limit, data_root)
-            memo[("aux", aux)] = pool, hashlib.sha256(np.ascontiguousarray(pool.images).data).hexdigest()
-        run.aux_set, run.aux_sha256 = memo[("aux", aux)]
+        pool_key = ("aux", aux, run.val_ood_info["sha256"] if exclude else None)
+        if pool_key not in memo:
+            pool = outliers.pool(aux, dataset, spec.image_size, profile.aux_limit, data_root, exclude=exclude)
+            memo[pool_key] = pool, hashlib.sha256(np.ascontiguousarray(pool.images).data).hexdigest()
+        run.aux_set, run.aux_sha256 = memo[pool_key]
     return run
+
+
+def _test_ood_images(profile: Profile, dataset: str, image_size: int, data_root) -> dict[str, np.ndarray]:
+    """{name: every image} of the profile's dataset-backed test OOD sets of `dataset` that are in the cache (one
+    that is not is not evaluated either; the generated noise sets share no image with a dataset)."""
+    found = {}
+    for name in profile.plan(dataset).ood:
+        if name in synthetic.KINDS:
+            continue
+        try:
+            found[name] = hdata.load_ood(name, data_root=data_root, image_size=image_size).images
+        except HarnessError:
+            continue  # not imported: eval_inputs names it missing in every record
+    return found
 
 
 def _training_data(dataset, spec, train_limit, holdout, data_root, memo):
@@ -283,7 +315,7 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
     if run.recipe.trains:
         result = train.fit(model, run.train_set, run.recipe.hyper(run.epochs), seed=run.seed,
                            options=ctx.options, frozen=frozen, checkpoint_path=partial, holdout=run.holdout_set,
-                           aux=run.aux_set)
+                           aux=run.aux_set, val_ood=run.val_ood_set)
         history, train_s, selected_epoch = result.history, result.train_s, result.selected_epoch
     model.to(ctx.options.device).eval()
     acc, n_test = _test_accuracy(model, run.dataset, ctx)
@@ -294,6 +326,7 @@ def _train_and_store(run: Run, path: Path, ctx: _Context) -> tuple[nn.Module, di
             "train_s": round(train_s, 3),
             "history": history, "upstreams": [_brief(i) for i in up_infos], "selected_epoch": selected_epoch,
             "holdout": _holdout_info(run),
+            **({"val_ood": run.val_ood_info} if run.val_ood_info else {}),
             **({"test_copies_dropped": run.test_copies_dropped} if run.test_copies_dropped else {})}
     payload = {"format": _FORMAT, "key": run.key, "identity": run.identity(),
                "model": {"name": run.model, "num_classes": run.num_classes},

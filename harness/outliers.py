@@ -4,6 +4,9 @@ evaluation.
 - The pool: the train split of the named set (every split of a set that has no train split, e.g. an unlabeled
   folder), a seeded sample of `limit` images when the profile caps it, in a fixed seeded random order. The
   stream reads it in that order from a random offset per epoch, like the reference's file of random images.
+- The validation split (energy_ft_selected: the energy paper names no validation OOD set): `size` images of the
+  same source, the first of a seeded random order (VAL_SEED, not the training seed) that are no test OOD set's
+  image (blake2b digests, harness.splits); a recipe that validates on it trains on a pool without those images.
 - Exclusions: a test OOD set drawn from the same source as the outliers (the same dataset, or one cut from the
   same base, e.g. tinyimagenet32-val-nocifar10 when the outliers are tinyimagenet32-nocifar10) measures
   recall of training data, not detection; a model trained on those outliers is not evaluated on it.
@@ -13,16 +16,20 @@ evaluation.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from torch import nn
 
 from harness import data as hdata
+from harness import splits
 from harness.data import registry
 from harness.errors import HarnessError
 from harness.objectives import energy
 
 POOL_SEED = 0  # the pool's sample and order do not depend on the training seed
+VAL_SEED = 1  # the validation split's order: its own stream, so it is no prefix of the pool's order
 ENERGY_SAMPLE = 2000  # outlier images the record's mean energies are measured on
 
 # Each paper's OOD sets for a CIFAR in-distribution set, by harness names (Textures = dtd, LSUN = LSUN-Crop =
@@ -56,21 +63,59 @@ def excluded(aux: str | None, ood_sets) -> dict[str, str]:
             for name in ood_sets if source(name) == source(aux)}
 
 
-def pool(aux: str, dataset: str, image_size: int, limit: int | None, data_root=None) -> hdata.ImageSet:
-    """The outlier pool (see the module doc); a set that is not imported raises with its import command."""
+def source_images(aux: str, dataset: str, image_size: int, data_root=None) -> np.ndarray:
+    """Every image the outliers `aux` are drawn from (see the module doc); a set that is not imported raises with
+    its import command."""
     check_aux(aux, dataset)
     if not hdata.is_known(aux, data_root):
         raise HarnessError(f"unknown outlier set {aux!r}: neither registered nor imported; import it with: "
                            f"{hdata.import_hint(aux)} --format FORMAT")
-    splits = hdata.spec(aux, data_root).splits
+    names = hdata.spec(aux, data_root).splits
     parts = [hdata.load(aux, split, data_root=data_root, image_size=image_size)
-             for split in (("train",) if "train" in splits else splits)]
-    images = np.concatenate([p.images for p in parts])
-    rng = np.random.default_rng(POOL_SEED)
-    order = rng.permutation(len(images))
+             for split in (("train",) if "train" in names else names)]
+    return np.concatenate([p.images for p in parts])
+
+
+def pool(aux: str, dataset: str, image_size: int, limit: int | None, data_root=None,
+         exclude: frozenset[bytes] = frozenset()) -> hdata.ImageSet:
+    """The outlier pool (see the module doc), without the images whose digest is in `exclude` (a validation split):
+    they leave the seeded order before the `limit` is taken, so the pool keeps its size."""
+    images = source_images(aux, dataset, image_size, data_root)
+    order = np.random.default_rng(POOL_SEED).permutation(len(images))
+    if exclude:
+        order = order[[splits.digest(images[i]) not in exclude for i in order]]
+        if not len(order):
+            raise HarnessError(f"outlier set {aux!r}: no image is left to train on once the {len(exclude)} "
+                               f"validation images are set aside; lower the recipe's val_ood_size")
     if limit is not None:
         order = order[:limit]
     return hdata.ImageSet(np.ascontiguousarray(images[order]), np.full(len(order), -1, np.int64), ())
+
+
+def validation_split(aux: str, images: np.ndarray, size: int, test_sets: dict[str, np.ndarray]) -> tuple[
+        hdata.ImageSet, dict]:
+    """(`size` validation outliers of the source `images` of `aux`, what to record of them): the first images of a
+    seeded order that no test OOD set in `test_sets` (name -> its images) holds, checked by digest; raises in one
+    line when fewer than `size` are left."""
+    if size < 1:
+        raise HarnessError(f"the validation OOD split needs at least 1 image, got {size}")
+    test = splits.image_digests(np.concatenate(list(test_sets.values()))) if test_sets else set()
+    chosen, skipped = [], 0
+    for i in np.random.default_rng(VAL_SEED).permutation(len(images)):
+        if len(chosen) == size:
+            break
+        if splits.digest(images[i]) in test:
+            skipped += 1
+        else:
+            chosen.append(i)
+    if len(chosen) < size:
+        raise HarnessError(f"outlier set {aux!r}: a validation OOD split of {size} images cannot be disjoint from "
+                           f"the test OOD sets ({', '.join(test_sets)}): only {len(chosen)} of its {len(images)} "
+                           f"images are in none of them; lower the recipe's val_ood_size or name another --aux")
+    picked = np.ascontiguousarray(images[np.sort(chosen)])
+    info = {"aux": aux, "n": size, "seed": VAL_SEED, "sha256": hashlib.sha256(picked.data).hexdigest(),
+            "disjoint_from": sorted(test_sets), "test_ood_images_skipped": skipped}
+    return hdata.ImageSet(picked, np.full(size, -1, np.int64), ()), info
 
 
 def paper_means(metrics: dict, dataset: str) -> dict:

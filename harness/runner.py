@@ -240,6 +240,8 @@ class Session:
 
         record = self._record(case, seed, info, report, inputs, train_s, eval_s)
         record["checkpoint"].update(selected_epoch=info.get("selected_epoch"), holdout=info.get("holdout"))
+        # how a model chosen on validation outliers was chosen (energy_ft_selected): its split and the search
+        record["checkpoint"].update({k: info[k] for k in ("val_ood", "margin_search") if k in info})
         record["excluded_ood_sets"] = excluded
         record["shift"] = shifted
         record["timings"]["shift_s"] = round(shift_s, 3)  # part of eval_s: what the shift evaluation adds

@@ -63,17 +63,17 @@ class Holdout:
 MAX_TEST_COPIES = 0.001
 
 
-def _digest(image: np.ndarray) -> bytes:
+def digest(image: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
 
 
 def image_digests(images: np.ndarray) -> set[bytes]:
-    return {_digest(image) for image in images}
+    return {digest(image) for image in images}
 
 
 def test_copies(images: ImageSet, test_digests: set[bytes]) -> np.ndarray:
     """Boolean mask of the images of `images` that are exact copies of a test image."""
-    return np.array([_digest(image) in test_digests for image in images.images], dtype=bool)
+    return np.array([digest(image) in test_digests for image in images.images], dtype=bool)
 
 
 def check_not_test(dataset: str, sets: dict[str, ImageSet | None], test_digests: set[bytes]) -> None:

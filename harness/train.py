@@ -1,6 +1,7 @@
 """The one training loop every recipe uses. The recipe names its pieces as data: the optimizer (OPTIMIZERS:
 SGD Nesterov + weight decay + per-batch cosine lr, or constant-lr Adam), the objective (harness.objectives)
-and which epoch to keep (SELECTIONS: the last, or the lowest NLL on a holdout split). An outlier objective
+and which epoch to keep (SELECTIONS: the last, or the lowest score of a rule measured after every epoch: the NLL
+on a holdout split, the energy score's FPR95 between the holdout and validation outliers). An outlier objective
 (harness.objectives) trains on an auxiliary outlier stream: each step concatenates the in-distribution batch and
 `aux_batch_size` outliers (cropped and flipped alike) into one forward pass, so BatchNorm sees the mixed batch.
 
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness import objectives
+from harness import metrics, objectives, scores
 from harness.data import ImageSet, normalize
 from harness.data.loaders import DeviceLoader, OutlierLoader, outlier_reference_loader, reference_loader
 from harness.errors import HarnessError
@@ -111,9 +112,30 @@ def _adam_constant(params, hyper: Hyper, steps_per_epoch: int):
 # name -> (params, hyper, steps_per_epoch) -> (optimizer, per-batch scheduler); momentum and nesterov are
 # settings of the SGD entry only.
 OPTIMIZERS = {"sgd_nesterov_cosine": _sgd_nesterov_cosine, "adam_constant": _adam_constant}
-# "last": the weights after the last epoch (the reference); "best_holdout_nll": the epoch with the lowest NLL
-# on the holdout split (TST), ties to the earlier epoch.
-SELECTIONS = ("last", "best_holdout_nll")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which epoch's weights a run keeps: the one with the lowest `score(model, sets, device)` measured after every
+    epoch (recorded in the history under `stat`; ties to the earlier epoch), or the last epoch when `score` is None.
+    `needs`: the sets `fit` must be given for it (of "holdout", "val_ood"), read from `sets` by those names."""
+
+    stat: str | None = None
+    needs: tuple[str, ...] = ()
+    score: Callable[[nn.Module, dict, str], float] | None = None
+
+
+# "last": the weights after the last epoch (the reference); "best_holdout_nll": the lowest NLL on the holdout
+# split (TST); "best_val_fpr95": the lowest FPR95 of the energy score, the holdout against the validation outliers
+# (energy_ft_selected: the energy paper names no validation OOD set, docs/outlier-exposure.md).
+SELECTIONS = {
+    "last": Selection(),
+    "best_holdout_nll": Selection("holdout_nll", ("holdout",),
+                                  lambda model, sets, device: holdout_nll(model, sets["holdout"], device=device)),
+    "best_val_fpr95": Selection("val_fpr95", ("holdout", "val_ood"),
+                                lambda model, sets, device: val_fpr95(model, sets["holdout"], sets["val_ood"],
+                                                                      device=device)),
+}
 
 
 def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
@@ -123,17 +145,20 @@ def build_optimizer(params, hyper: Hyper, steps_per_epoch: int):
 def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, options: Options = Options(),
         frozen: Sequence[nn.Module] = (), checkpoint_path: str | os.PathLike | None = None,
         on_step: Callable[[int, int], None] | None = None, holdout: ImageSet | None = None,
-        aux: ImageSet | None = None) -> Result:
+        aux: ImageSet | None = None, val_ood: ImageSet | None = None) -> Result:
     """Train `model` in place on `train_set`; returns the per-epoch history.
 
     `frozen` modules keep their parameters (excluded from the optimizer) and stay in eval mode (no dropout);
     every BatchNorm, frozen or not, runs in `hyper.batchnorm`'s mode. `on_step(epoch, step)` runs before every
     batch (tests use it to
     interrupt a run). `checkpoint_path`, when given, is where the per-epoch resume state lives. `holdout`
-    (images that never train) scores each epoch when `hyper.select` is "best_holdout_nll"; the model ends
-    with the weights of the selected epoch. `aux` is the outlier pool an outlier objective draws from.
+    (images that never train) and `val_ood` (validation outliers, never trained on) score each epoch under the
+    selection `hyper.select` that reads them (SELECTIONS); the model ends with the weights of the selected epoch.
+    `aux` is the outlier pool an outlier objective draws from.
     """
-    _validate(train_set, hyper, options, holdout)
+    selection_sets = {"holdout": holdout, "val_ood": val_ood}
+    _validate(train_set, hyper, options, selection_sets)
+    selection = SELECTIONS[hyper.select]
     objective = objectives.get(hyper.objective, **dict(hyper.objective_settings))
     _validate_aux(objective, hyper, aux)
     device = torch.device(options.device)
@@ -153,7 +178,7 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
     optimizer, scheduler = build_optimizer(params, hyper, steps_per_epoch)
     fingerprint = _fingerprint(model, train_set, hyper, seed, options, len(params), aux)
     result = Result()
-    best: dict | None = None  # {"epoch", "nll", "model"} of the best holdout epoch so far
+    best: dict | None = None  # {"epoch", "model"} of the selected epoch so far (its score: in the history)
     forward = torch.compile(model) if options.compile else model
     rng_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rng_devices), _determinism(options.deterministic, device), \
@@ -171,10 +196,10 @@ def fit(model: nn.Module, train_set: ImageSet, hyper: Hyper, *, seed: int = 0, o
         for epoch in range(len(result.history), hyper.epochs):
             stats = _run_epoch(forward, model, (frozen, hyper.batchnorm), objective, (loader, outliers), optimizer,
                                scheduler, epoch, options, progress, on_step)
-            if hyper.select == "best_holdout_nll":
-                stats["holdout_nll"] = holdout_nll(model, holdout, device=options.device)
-                if best is None or stats["holdout_nll"] < best["nll"]:
-                    best = {"epoch": epoch + 1, "nll": stats["holdout_nll"],
+            if selection.score is not None:
+                stats[selection.stat] = selection.score(model, selection_sets, options.device)
+                if best is None or stats[selection.stat] < result.history[best["epoch"] - 1][selection.stat]:
+                    best = {"epoch": epoch + 1,
                             "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
             result.history.append(stats)
             if checkpoint_path is not None:
@@ -261,11 +286,8 @@ def _labelled_batches(model: nn.Module, data: ImageSet, what: str, batch_size: i
     if len(data) == 0 or (data.labels < 0).any():
         raise HarnessError(f"{what} needs a non-empty, fully labelled set; got {len(data)} images "
                            f"with {(data.labels < 0).sum()} unlabelled")
-    model.eval()
-    dtype = next(model.parameters()).dtype  # float64 for the reference goldens
-    for start in range(0, len(data), batch_size):
-        x = normalize(torch.from_numpy(data.images[start:start + batch_size])).to(device, dtype)
-        yield model(x), torch.from_numpy(data.labels[start:start + batch_size]).to(device)
+    for start, logits in zip(range(0, len(data), batch_size), _logits(model, data.images, batch_size, device)):
+        yield logits, torch.from_numpy(data.labels[start:start + batch_size]).to(device)
 
 
 def accuracy(model: nn.Module, data: ImageSet, *, batch_size: int = 1024, device: str = "cpu") -> float:
@@ -282,6 +304,30 @@ def holdout_nll(model: nn.Module, data: ImageSet, *, batch_size: int = 1024, dev
     return total / len(data)
 
 
+@torch.no_grad()
+def val_fpr95(model: nn.Module, id_set: ImageSet, ood_set: ImageSet, *, batch_size: int = 1024,
+              device: str = "cpu") -> float:
+    """FPR95 (fraction) of the energy score of `model` in eval mode: the share of the validation outliers `ood_set`
+    scored as in-distribution at the threshold that keeps 95 % of the in-distribution images `id_set`, the energy
+    paper's reading of FPR95 (positive = ID; the records' `fpr95@id`)."""
+    if len(id_set) == 0 or len(ood_set) == 0:
+        raise HarnessError(f"validation FPR95 needs in-distribution and OOD images; got {len(id_set)} and "
+                           f"{len(ood_set)}")
+    energy = scores.get("energy")
+    id_scores, ood_scores = (np.concatenate([energy.score(logits.double().cpu().numpy())
+                                             for logits in _logits(model, part.images, batch_size, device)])
+                             for part in (id_set, ood_set))
+    return metrics.fpr_at_tpr(id_scores, ood_scores, tpr=0.95, positive="id")
+
+
+def _logits(model: nn.Module, images: np.ndarray, batch_size: int, device: str):
+    """`model`'s logits in eval mode over uint8 `images`, normalized and un-augmented, batch by batch."""
+    model.eval()
+    dtype = next(model.parameters()).dtype  # float64 for the reference goldens
+    for start in range(0, len(images), batch_size):
+        yield model(normalize(torch.from_numpy(images[start:start + batch_size])).to(device, dtype))
+
+
 def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     """At most `limit` sorted indices, as equal per class as the counts allow, seeded; all when limit is None."""
     if limit is None or limit >= len(labels):
@@ -295,14 +341,16 @@ def balanced_indices(labels: np.ndarray, limit: int | None, seed: int) -> np.nda
 
 # ---------------------------------------------------------------- pieces
 
-def _validate(train_set: ImageSet, hyper: Hyper, options: Options, holdout: ImageSet | None) -> None:
+def _validate(train_set: ImageSet, hyper: Hyper, options: Options, selection_sets: dict) -> None:
     for what, value, valid in (("optimizer", hyper.optimizer, OPTIMIZERS), ("objective", hyper.objective,
                                objectives.names()), ("select", hyper.select, SELECTIONS),
                               ("batchnorm mode", hyper.batchnorm, BATCHNORM_MODES)):
         if value not in valid:
             raise HarnessError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
-    if hyper.select == "best_holdout_nll" and (holdout is None or len(holdout) == 0):
-        raise HarnessError("select 'best_holdout_nll' needs a non-empty holdout split; the run has none")
+    for need in SELECTIONS[hyper.select].needs:
+        if selection_sets[need] is None or len(selection_sets[need]) == 0:
+            what = {"holdout": "holdout split", "val_ood": "validation OOD split"}[need]
+            raise HarnessError(f"select {hyper.select!r} needs a non-empty {what}; the run has none")
     if options.loader not in LOADERS:
         raise HarnessError(f"unknown loader {options.loader!r}; valid: {', '.join(LOADERS)}")
     if options.device.startswith("cuda") and not torch.cuda.is_available():

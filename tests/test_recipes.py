@@ -40,6 +40,7 @@ def test_registry_errors():
     assert set(recipes.names()) == {"scratch", "pretrain", "finetune", "linear_probe", "lp_ft", "wise_ft",
                                     "scratch_focal", "scratch_adaptive_focal", "adam_base", "tst", "vtst",
                                     "temperature_scaling", "baseline", "oe_scratch", "oe", "scratch_calib", "oe_calib", "energy_ft",
+                                    "energy_ft_selected",
                                     "clip_zero_shot", "clip_finetune", "clip_linear_probe", "clip_lp_ft", "clip_wise_ft",
                                     "byol", "barlow_twins", "dino", "simclr", "finetune_byol",
                                     "finetune_barlow_twins", "finetune_dino", "finetune_simclr"}

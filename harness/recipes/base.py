@@ -35,14 +35,16 @@ class Recipe:
     summary: ClassVar[str]
     upstreams: ClassVar[tuple[Upstream, ...]] = ()
     trains: ClassVar[bool] = True
-    eval_only: ClassVar[tuple[str, ...]] = ()  # settings that change evaluation, not the weights: not in the key
+    # settings that do not decide a stored model's weights (how it is evaluated, which of several stored models a
+    # search keeps): not in the key
+    eval_only: ClassVar[tuple[str, ...]] = ()
     optional_types: ClassVar[dict[str, type]] = {}  # the type a string converts to, for settings that default to None
     linear_head: ClassVar[bool] = True  # the model ends in a plain Linear head: only such a model can be a `base`
 
     model: str | None = None
-    # A holdout split carved from the training set (harness.splits): it never trains; it selects the epoch
-    # (select = "best_holdout_nll") and fits the temperature. 0 = none. cifar100_holdout, when not 0,
-    # replaces `holdout` on CIFAR-100 (the TST reference holds out 5 % there, 20 % elsewhere).
+    # A holdout split carved from the training set (harness.splits): it never trains; it selects the epoch (a
+    # `select` rule that reads it: train.SELECTIONS) and fits the temperature. 0 = none. cifar100_holdout, when
+    # not 0, replaces `holdout` on CIFAR-100 (the TST reference holds out 5 % there, 20 % elsewhere).
     holdout: float = 0.0
     holdout_rule: str = "random"
     cifar100_holdout: float = 0.0
@@ -130,7 +132,8 @@ class _Trained(Recipe):
         _check(self, "objective", self.objective in objectives.names(), f"one of {', '.join(objectives.names())}")
         _check(self, "optimizer", self.optimizer in train.OPTIMIZERS, f"one of {', '.join(train.OPTIMIZERS)}")
         _check(self, "select", self.select in train.SELECTIONS, f"one of {', '.join(train.SELECTIONS)}")
-        _check(self, "select", self.select != "best_holdout_nll" or self.holdout > 0, "'last' when holdout is 0")
+        _check(self, "select", "holdout" not in train.SELECTIONS[self.select].needs or self.holdout > 0,
+               "'last' when holdout is 0")
         _check(self, "weight_decay", self.optimizer != "adam_constant" or self.weight_decay == 0,
                "0 with optimizer 'adam_constant'")
         _check(self, "drop_rate", 0 <= self.drop_rate < 1, "in [0, 1)")

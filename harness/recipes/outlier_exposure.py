@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
+from torch import nn
+
 from harness import models, objectives, outliers
 from harness.errors import HarnessError
 from harness.recipes.base import _check, _OnBase, _Trained, register
@@ -127,16 +129,78 @@ class EnergyFt(Oe):
         _check(self, "m_in", self.m_in is None or self.m_out is None or self.m_in < self.m_out,
                f"below m_out ({self.m_out!r})")
 
-    def resolve(self, dataset, profile_aux, data_root=None):
-        resolved = super().resolve(dataset, profile_aux, data_root)
+    def margins_for(self, dataset: str, data_root=None) -> tuple[float, float]:
+        """(m_in, m_out): the recipe's when set, else the dataset's (registry energy_margins)."""
         if self.m_in is not None and self.m_out is not None:
-            return resolved
+            return self.m_in, self.m_out
         if self.m_in is not None or self.m_out is not None:
             raise HarnessError(f"recipe {self.name!r}: set both m_in and m_out, or neither (the dataset's)")
-        m_in, m_out = outliers.margins(dataset, data_root)
+        return outliers.margins(dataset, data_root)
+
+    def resolve(self, dataset, profile_aux, data_root=None):
+        resolved = super().resolve(dataset, profile_aux, data_root)
+        m_in, m_out = self.margins_for(dataset, data_root)
         return dataclasses.replace(resolved, m_in=m_in, m_out=m_out)
 
     def objective_settings(self):
         if self.m_in is None or self.m_out is None:
             raise HarnessError(f"recipe {self.name!r}: the margins are not resolved (Recipe.resolve)")
         return (("m_in", float(self.m_in)), ("m_out", float(self.m_out)))
+
+
+@register
+@dataclass(frozen=True)
+class EnergyFtSelected(EnergyFt):
+    """energy_ft with the two choices the energy paper leaves open made on validation outliers
+    (docs/outlier-exposure.md): `val_ood_size` images of the outlier source that are in no test OOD set of the
+    profile and never train (harness.outliers.validation_split) against the last 10 % of each class of the
+    training set, which the fine-tune holds out (`tail`: with `base=scratch_calib` no stage has seen them). Each
+    fine-tune keeps the epoch with the lowest validation FPR95 of the energy score (select best_val_fpr95); one
+    fine-tune from the same base per point of the margin grid (`grid`), the point with the lowest validation
+    FPR95 kept. The record's checkpoint holds every point's FPR95 and the choice (`margin_search`)."""
+
+    name: ClassVar[str] = "energy_ft_selected"
+    summary: ClassVar[str] = "energy_ft, its epoch and (m_in, m_out) chosen by FPR95 on validation outliers"
+    # The grid decides which grid point's model is kept, not any point's weights: each point is stored under
+    # its own margins, shared by searches with another step.
+    eval_only: ClassVar[tuple[str, ...]] = ("margin_step",)
+
+    select: str = "best_val_fpr95"
+    holdout: float = 0.1
+    holdout_rule: str = "tail"
+    val_ood_size: int = 2000
+    margin_step: float = 2.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self, "select", self.select == "best_val_fpr95",
+               "'best_val_fpr95' (the margin search compares the points' validation FPR95)")
+        _check(self, "val_ood_size", self.val_ood_size >= 1, ">= 1")
+        _check(self, "margin_step", self.margin_step > 0, "> 0")
+
+    def grid(self, dataset: str, data_root=None) -> list[tuple[float, float]]:
+        """The (m_in, m_out) points searched: the recipe's margins (unset: the dataset's, the paper's on CIFAR) and
+        one `margin_step` either side of each, 3 x 3; the centre comes first, so a tie keeps the paper's margins.
+        A point with m_in >= m_out is no pair of margins (the hinges need a gap) and is left out."""
+        m_in, m_out = self.margins_for(dataset, data_root)
+        steps = (0.0, -self.margin_step, self.margin_step)
+        return [(m_in + a, m_out + b) for a in steps for b in steps if m_in + a < m_out + b]
+
+    def obtain(self, dataset: str, profile, seed: int, **kwargs) -> tuple[nn.Module, dict]:
+        """One fine-tune per grid point (each cached under its margins, from the same base), the one with the lowest
+        validation FPR95 at its selected epoch kept; ties to the earlier point."""
+        points, best = [], None
+        for m_in, m_out in self.grid(dataset, kwargs.get("data_root")):
+            point = dataclasses.replace(self, m_in=m_in, m_out=m_out)
+            model, info = super(EnergyFtSelected, point).obtain(dataset, profile, seed, **kwargs)
+            fpr95 = info["history"][info["selected_epoch"] - 1]["val_fpr95"]
+            points.append({"m_in": m_in, "m_out": m_out, "val_fpr95": fpr95,
+                           "selected_epoch": info["selected_epoch"], "key": info["key"]})
+            if best is None or fpr95 < best[2]["val_fpr95"]:
+                best = model, info, points[-1]
+        model, info, chosen = best
+        search = {"rule": "lowest validation FPR95 (energy score, 95 % of the ID holdout kept) over the grid, "
+                          "each point at its selected epoch; ties to the earlier point (the centre first)",
+                  "centre": list(self.margins_for(dataset, kwargs.get("data_root"))), "step": self.margin_step,
+                  "points": points, "chosen": {"m_in": chosen["m_in"], "m_out": chosen["m_out"]}}
+        return model, dict(info, margin_search=search)

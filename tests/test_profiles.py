@@ -1,5 +1,6 @@
 """Profiles are data: every name they use must exist in the registries they refer to."""
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,16 @@ def test_upstream_train_limit_caps_the_upstream_only():
     # the cap is part of the models' identity: another upstream size is another pretrained model
     assert checkpoints.plan("finetune", "digits-0-4", replace(sized, upstream_train_limit=100)).key != finetune.key
     assert replace(smoke, train_limit=60).train_limit_for("digits-5-9") == 60  # unset: the common cap
+
+
+def test_the_pretraining_scale_study_is_mini_with_a_larger_upstream():
+    study = profiles.load_file(Path(__file__).parents[1] / "benchmarks/studies/pretraining-scale.toml",
+                               profiles._registered)
+    mini = profiles.get("mini")
+    assert sorted(study) == ["mini-up20k", "mini-up87k"]
+    for profile, (size, pretrain_epochs) in zip(study.values(), [(20000, 2), (87500, 1)]):
+        # sizes only: the in-distribution row, its OOD sets and every other epoch count are mini's
+        assert (profile.upstream_train_limit, profile.epochs["pretrain"]) == (size, pretrain_epochs)
+        assert profile.datasets == mini.datasets and profile.train_limit == mini.train_limit
+        assert {k: v for k, v in profile.epochs.items() if k != "pretrain"} == \
+            {k: mini.epochs[k] for k in profile.epochs if k != "pretrain"}

@@ -87,10 +87,12 @@ def test_the_pretraining_scale_study_is_mini_with_a_larger_upstream():
     study = profiles.load_file(Path(__file__).parents[1] / "benchmarks/studies/pretraining-scale.toml",
                                profiles._registered)
     mini = profiles.get("mini")
-    assert sorted(study) == ["mini-up20k", "mini-up87k"]
-    for profile, (size, pretrain_epochs) in zip(study.values(), [(20000, 2), (87500, 1)]):
+    assert sorted(study) == ["mini-up20k", "mini-up87k", "mini-up87k-ft10"]
+    transfer = {"finetune": 10, "linear_probe": 10, "lp_ft": 10}  # the last row: the paper's fine-tuning epochs
+    rows = [(20000, 2, {}), (87500, 1, {}), (87500, 2, transfer)]
+    for profile, (size, pretrain_epochs, epochs) in zip(study.values(), rows):
         # sizes only: the in-distribution row, its OOD sets and every other epoch count are mini's
         assert (profile.upstream_train_limit, profile.epochs["pretrain"]) == (size, pretrain_epochs)
         assert profile.datasets == mini.datasets and profile.train_limit == mini.train_limit
         assert {k: v for k, v in profile.epochs.items() if k != "pretrain"} == \
-            {k: mini.epochs[k] for k in profile.epochs if k != "pretrain"}
+            {k: epochs.get(k, mini.epochs[k]) for k in profile.epochs if k != "pretrain"}

@@ -89,7 +89,7 @@ def test_the_pretraining_scale_study_is_mini_with_a_larger_upstream():
     mini = profiles.get("mini")
     assert sorted(study) == ["mini-up20k", "mini-up87k", "mini-up87k-ft10"]
     transfer = {"finetune": 10, "linear_probe": 10, "lp_ft": 10}  # the last row: the paper's fine-tuning epochs
-    rows = [(20000, 2, {}), (87500, 1, {}), (87500, 2, transfer)]
+    rows = [(20000, 2, {}), (87500, 1, {}), (87500, 1, transfer)]
     for profile, (size, pretrain_epochs, epochs) in zip(study.values(), rows):
         # sizes only: the in-distribution row, its OOD sets and every other epoch count are mini's
         assert (profile.upstream_train_limit, profile.epochs["pretrain"]) == (size, pretrain_epochs)

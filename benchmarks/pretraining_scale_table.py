@@ -80,6 +80,16 @@ def main() -> None:
             cells = [_cell([_value(r, key) for r in records]) for _, key in METRICS]
             print(f"| {size} | {recipe} | {','.join(map(str, sorted(seeds)))} | " + " | ".join(cells)
                   + f" | {_minutes(records):.1f} |")
+    # per real OOD set: one of them (Tiny-ImageNet-32 validation) is drawn from the upstream's own source
+    real = [s for s in next(iter(scratch.values()))["report"]["ood_sets"] if not registry.get_ood(s).synthetic]
+    print("\nAUROC per real OOD set (mean ± std over seeds)\n")
+    print("| upstream | model | " + " | ".join(real) + " |")
+    print("|---|---|" + "---|" * len(real))
+    for size, by_recipe in [("-", {"scratch": scratch}), *rows]:
+        for recipe, seeds in by_recipe.items():
+            records = [seeds[s] for s in sorted(seeds)]
+            print(f"| {size} | {recipe} | " + " | ".join(_cell([_value(r, f"ood/{s}/auroc") for r in records])
+                                                    for s in real) + " |")
     print("\nThe pre-training claim per seed (gap > 0: fine-tuned better than scratch)\n")
     print("| upstream | metric | " + " | ".join(f"seed {s}" for s in sorted(scratch)) + " | every seed | t lower 95 % |")
     print("|---|---|" + "---|" * len(scratch) + "---|---|")

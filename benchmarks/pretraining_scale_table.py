@@ -16,10 +16,15 @@ import argparse
 import statistics
 from pathlib import Path
 
-from harness import spread
-from harness.bands import Claim
-from harness.data import registry
-from harness.store import read_records
+import sys
+
+sys.path.insert(0, str(Path(__file__).parent))
+from record_values import value as _value  # noqa: E402
+
+from harness import spread  # noqa: E402
+from harness.bands import Claim  # noqa: E402
+from harness.data import registry  # noqa: E402
+from harness.store import read_records  # noqa: E402
 
 METRICS = (("accuracy", "accuracy"), ("AUROC", "ood/mean/auroc"), ("AUROC real", "ood/mean-real/auroc"),
            ("FPR95@id", "ood/mean/fpr95@id"), ("FPR95@ood", "ood/mean/fpr95@ood"), ("RMS", "calib/rms"),
@@ -37,16 +42,6 @@ def _records(directory: Path, recipes: tuple[str, ...]) -> dict[str, dict[int, d
         if r["recipe"]["name"] in recipes and r["score"]["name"] == "msp":
             out.setdefault(r["recipe"]["name"], {})[r["seed"]] = r
     return out
-
-
-def _value(record: dict, key: str) -> float:
-    metrics = record["report"]["metrics"]
-    if key.startswith("ood/mean-real/"):  # the real OOD sets alone: the synthetic ones carry mini's seed noise
-        sets = [s for s in record["report"]["ood_sets"] if not registry.get_ood(s).synthetic]
-        return statistics.fmean(metrics[f"ood/{s}/{key.split('/', 2)[2]}"]["mean"] for s in sets)
-    if key not in metrics:
-        raise SystemExit(f"error: {record['case_id']} seed {record['seed']} has no {key}")
-    return metrics[key]["mean"]
 
 
 def _cell(values: list[float]) -> str:
